@@ -1,0 +1,110 @@
+# byoda: build, test and generate. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export GOTOOLCHAIN := local
+export GOFLAGS := -buildvcs=false
+
+ROOT := $(abspath .)
+BIN := $(ROOT)/bin
+# envtest finds kube-apiserver, etcd and kubectl here (built by hack/tools.sh).
+export KUBEBUILDER_ASSETS := $(BIN)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/byoda-go/byoda/internal/version.Version=$(VERSION) \
+	-X github.com/byoda-go/byoda/internal/version.Commit=$(COMMIT)
+
+# Packages under test; integration tests start real components from bin/.
+PKGS ?= ./...
+TEST_TIMEOUT ?= 40m
+GO_TEST ?= go test -timeout $(TEST_TIMEOUT)
+
+CONTROLLER_GEN := $(BIN)/controller-gen
+
+##@ General
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+		/^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: build
+build: ## Build the byoda binary into bin/byoda
+	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/byoda .
+
+.PHONY: run
+run: build ## Build byoda and run the main job (for now: print its help)
+	$(BIN)/byoda --help
+	$(BIN)/byoda version
+
+.PHONY: generate
+generate: ## Generate code (deepcopy) from the API types
+	@if [ -d api ]; then \
+		$(MAKE) --no-print-directory tools TOOLS=controller-gen; \
+		$(CONTROLLER_GEN) object paths=./api/...; \
+	else echo "no api/ yet: nothing to generate"; fi
+
+.PHONY: manifests
+manifests: ## Generate CRDs and RBAC into config/
+	@if [ -d api ]; then \
+		$(MAKE) --no-print-directory tools TOOLS=controller-gen; \
+		$(CONTROLLER_GEN) crd rbac:roleName=byoda-manager paths=./... \
+			output:crd:artifacts:config=config/crd/bases; \
+	else echo "no api/ yet: no manifests to generate"; fi
+
+.PHONY: fmt
+fmt: ## Format all Go code
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet
+	go vet $(PKGS)
+
+.PHONY: verify
+verify: generate manifests ## Check generated code, manifests, go mod tidy, gofmt and vet
+	go mod tidy -diff
+	@for m in hack/tools/*/; do (cd $$m && go mod tidy -diff) || { echo "go mod tidy needed in $$m"; exit 1; }; done
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS)
+	@if ! git diff --quiet -- api config; then \
+		echo "generated files are out of date: run make generate manifests and commit"; \
+		git diff --stat -- api config; exit 1; fi
+	@echo "verify: ok"
+
+##@ Test
+
+.PHONY: test
+test: tools pdns ## Run every test tier (unit, integration with real components, end to end)
+	$(GO_TEST) $(PKGS)
+
+.PHONY: test-unit
+test-unit: ## Run only the tests that need no external component (go test -short)
+	$(GO_TEST) -short $(PKGS)
+
+.PHONY: test-race
+test-race: tools pdns ## Run every test with the race detector
+	$(GO_TEST) -race $(PKGS)
+
+.PHONY: bench
+bench: tools pdns ## Run the benchmarks (results go in docs/benchmarks.md)
+	go test -run '^$$' -bench . -benchmem $(PKGS)
+
+##@ Tools
+
+.PHONY: tools
+tools: ## Build the pinned test tools into bin/ (only what is missing or changed)
+	hack/tools.sh $(TOOLS)
+
+.PHONY: pdns
+pdns: ## Install PowerDNS and dnsutils from Debian when missing
+	hack/pdns.sh
+
+.PHONY: clean
+clean: ## Remove the byoda binary (keeps the tool cache in bin/.cache)
+	rm -f $(BIN)/byoda
