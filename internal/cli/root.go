@@ -43,6 +43,7 @@ tools to manage their contracts and certificates.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand())
+	root.AddCommand(newPKICommand())
 	return root
 }
 
