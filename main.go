@@ -17,7 +17,9 @@ func main() {
 	err := cli.NewRootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "byoda:", err)
+		if !cli.Reported(err) {
+			fmt.Fprintln(os.Stderr, "byoda:", err)
+		}
 		os.Exit(cli.ExitCode(err))
 	}
 }

@@ -31,6 +31,13 @@ func ExitCode(err error) int {
 	return 1
 }
 
+// Reported says whether err was already reported to the user, so main only
+// sets the exit code.
+func Reported(err error) bool {
+	_, ok := errors.AsType[*ExitError](err)
+	return ok
+}
+
 // NewRootCommand returns the byoda command with all its subcommands.
 func NewRootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -44,6 +51,7 @@ tools to manage their contracts and certificates.`,
 	}
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newPKICommand())
+	root.AddCommand(newContractCommand())
 	return root
 }
 
