@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/byoda-go/byoda/internal/pki"
@@ -85,72 +86,48 @@ func newPKIServiceCommand() *cobra.Command {
 }
 
 func newPKIAccountCommand() *cobra.Command {
-	var cfg pkiConfig
-	cmd := &cobra.Command{
-		Use:   "account --dir DIR",
-		Short: "Create an account's key and certificates and print its new id",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := pki.OpenDir(cfg.dir)
-			if err != nil {
-				return err
-			}
-			aid, err := d.CreateAccount(time.Now())
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), aid)
-			return err
-		},
-	}
-	addDirFlag(cmd, &cfg)
-	return cmd
+	return newPKIIdentityCommand("account --dir DIR",
+		"Create an account's key and certificates and print its new id", false,
+		func(d *pki.Dir, _ uint32, now time.Time) (uuid.UUID, error) { return d.CreateAccount(now) })
 }
 
 func newPKIMemberCommand() *cobra.Command {
-	var cfg pkiConfig
-	cmd := &cobra.Command{
-		Use:   "member --dir DIR --service-id SID",
-		Short: "Create a member of a service (key and certificates) and print its new id",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := pki.OpenDir(cfg.dir)
-			if err != nil {
-				return err
-			}
-			mid, err := d.CreateMember(cfg.serviceID, time.Now())
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), mid)
-			return err
-		},
-	}
-	addDirFlag(cmd, &cfg)
-	addServiceIDFlag(cmd, &cfg)
-	return cmd
+	return newPKIIdentityCommand("member --dir DIR --service-id SID",
+		"Create a member of a service (key and certificates) and print its new id", true,
+		(*pki.Dir).CreateMember)
 }
 
 func newPKIAppCommand() *cobra.Command {
+	return newPKIIdentityCommand("app --dir DIR --service-id SID",
+		"Create an app of a service (key and certificates) and print its new id", true,
+		(*pki.Dir).CreateApp)
+}
+
+// newPKIIdentityCommand builds a command that creates one identity (an
+// account, member or app) with a new id in a PKI directory and prints the id.
+func newPKIIdentityCommand(use, short string, perService bool,
+	create func(d *pki.Dir, sid uint32, now time.Time) (uuid.UUID, error)) *cobra.Command {
 	var cfg pkiConfig
 	cmd := &cobra.Command{
-		Use:   "app --dir DIR --service-id SID",
-		Short: "Create an app of a service (key and certificates) and print its new id",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := pki.OpenDir(cfg.dir)
 			if err != nil {
 				return err
 			}
-			appID, err := d.CreateApp(cfg.serviceID, time.Now())
+			id, err := create(d, cfg.serviceID, time.Now())
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), appID)
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), id)
 			return err
 		},
 	}
 	addDirFlag(cmd, &cfg)
-	addServiceIDFlag(cmd, &cfg)
+	if perService {
+		addServiceIDFlag(cmd, &cfg)
+	}
 	return cmd
 }
