@@ -1,0 +1,584 @@
+package graphql
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+
+	gql "github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/byoda-go/byoda/podruntime/contract"
+)
+
+// Observation describes one root field of a request after it ran, for
+// metrics and logs.
+type Observation struct {
+	// Class is the contract class of the field; empty for __typename and
+	// introspection.
+	Class string
+	// Field is the root field, such as "addresses_connection".
+	Field string
+	// Operation is "query", "mutation" or "subscription".
+	Operation string
+	// Outcome is OutcomeOK, or the extensions.code of the first error the
+	// field reported (possibly about one field of one record).
+	Outcome string
+	// Duration is how long the field took; for a subscription, how long
+	// it took to start.
+	Duration time.Duration
+}
+
+// OutcomeOK is the Outcome of a root field without errors.
+const OutcomeOK = "ok"
+
+// Limits of connection queries.
+const (
+	// MaxFirst is the largest page a connection query may ask for.
+	MaxFirst = 500
+	// DefaultFirst is the page size of a connection query that does not
+	// say.
+	DefaultFirst = 20
+)
+
+// executableSchema is gqlgen's graphql.ExecutableSchema over a contract,
+// written once for every contract: it walks the operation's selections and
+// answers them from Data, checking the contract's access rules on every
+// class and field.
+type executableSchema struct {
+	c         *contract.Contract
+	schema    *ast.Schema
+	roots     map[string]*root
+	data      Data
+	origin    string
+	log       *slog.Logger
+	onObserve func(context.Context, Observation)
+}
+
+var _ gql.ExecutableSchema = (*executableSchema)(nil)
+
+// NewExecutableSchema returns the gqlgen executable schema of a contract
+// over data, for a server that assembles its own gqlgen handler; most use
+// NewHandler. Only MemberID, Logger and Observe of opts matter here.
+func NewExecutableSchema(c *contract.Contract, data Data, opts Options) (gql.ExecutableSchema, error) {
+	return newExecutableSchema(c, data, opts)
+}
+
+func newExecutableSchema(c *contract.Contract, data Data, opts Options) (*executableSchema, error) {
+	if data == nil {
+		return nil, errors.New("executable schema: no data")
+	}
+	m, err := buildModel(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.load(c)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &executableSchema{c: c, schema: s, roots: m.roots, data: data, origin: opts.MemberID, log: log, onObserve: opts.Observe}, nil
+}
+
+// observe reports a root field to Options.Observe.
+func (es *executableSchema) observe(ctx context.Context, op *gql.OperationContext, field string, start time.Time, code *string) {
+	if es.onObserve == nil {
+		return
+	}
+	o := Observation{Field: field, Operation: string(op.Operation.Operation), Outcome: *code, Duration: time.Since(start)}
+	if r := es.roots[field]; r != nil {
+		o.Class = r.class.Name
+	}
+	if o.Outcome == "" {
+		o.Outcome = OutcomeOK
+	}
+	es.onObserve(ctx, o)
+}
+
+// Schema returns the schema built from the contract.
+func (es *executableSchema) Schema() *ast.Schema { return es.schema }
+
+// Complexity prices a connection at its page size times what each item
+// costs; every other field costs gqlgen's default, one plus its children.
+func (es *executableSchema) Complexity(_ context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
+	if typeName != typeQuery {
+		return 0, false
+	}
+	r := es.roots[field]
+	if r == nil || r.kind != rootConnection {
+		return 0, false
+	}
+	first := int64(DefaultFirst)
+	switch n := args[argFirst].(type) {
+	case int64:
+		first = n
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			first = i
+		}
+	}
+	// A page above MaxFirst is refused when it runs, with a clearer error
+	// than the complexity limit's.
+	first = min(max(first, 1), MaxFirst)
+	c := 1 + first*int64(min(max(child, 1), math.MaxInt32))
+	if c > math.MaxInt32 {
+		c = math.MaxInt32
+	}
+	return int(c), true
+}
+
+// Exec runs the operation in ctx. Queries and mutations make one response;
+// a subscription makes one per event until its context ends.
+func (es *executableSchema) Exec(ctx context.Context) gql.ResponseHandler {
+	op := gql.GetOperationContext(ctx)
+	if op.Operation.Operation == ast.Subscription {
+		return es.subscribe(ctx, op)
+	}
+	done := false
+	return func(ctx context.Context) *gql.Response {
+		if done {
+			return nil
+		}
+		done = true
+		x := es.newExecution(ctx, op)
+		typeName := typeQuery
+		if op.Operation.Operation == ast.Mutation {
+			typeName = typeMutation
+		}
+		x.rootObject(typeName, x.collect(op.Operation.SelectionSet, typeName))
+		return &gql.Response{Data: x.out}
+	}
+}
+
+// execution is the state of one response: where in the result it is, and
+// the JSON written so far.
+type execution struct {
+	es     *executableSchema
+	ctx    context.Context
+	op     *gql.OperationContext
+	caller contract.Caller
+	out    []byte
+	path   ast.Path
+	// firstCode is the code of the first error since the root field
+	// started, for Options.Observe.
+	firstCode string
+}
+
+func (es *executableSchema) newExecution(ctx context.Context, op *gql.OperationContext) *execution {
+	return &execution{es: es, ctx: ctx, op: op, caller: CallerFrom(ctx), out: make([]byte, 0, 1024), path: make(ast.Path, 0, 8)}
+}
+
+func (x *execution) pathCopy() ast.Path { return slices.Clone(x.path) }
+
+func (x *execution) push(key string) { x.path = append(x.path, ast.PathName(key)) }
+func (x *execution) pushIndex(i int) { x.path = append(x.path, ast.PathIndex(i)) }
+func (x *execution) pop()            { x.path = x.path[:len(x.path)-1] }
+
+// addError reports an error in the response.
+func (x *execution) addError(errs ...*gqlerror.Error) {
+	for _, err := range errs {
+		if x.firstCode == "" {
+			x.firstCode, _ = err.Extensions["code"].(string)
+		}
+		gql.AddError(x.ctx, err)
+	}
+}
+
+func (x *execution) null() { x.out = append(x.out, "null"...) }
+
+func (x *execution) key(i int, k string) {
+	if i > 0 {
+		x.out = append(x.out, ',')
+	}
+	x.out = append(x.out, '"')
+	x.out = append(x.out, k...)
+	x.out = append(x.out, '"', ':')
+}
+
+func (x *execution) allowed(action contract.Action, cls *contract.Class, field string) bool {
+	return contract.Authorize(x.es.c, x.caller, action, cls.Name, field).Allowed
+}
+
+// rootObject writes the root fields of a query or mutation, one after the
+// other: the mutations of one request run in order.
+func (x *execution) rootObject(typeName string, fields []collected) {
+	x.out = append(x.out, '{')
+	for i := range fields {
+		f := &fields[i]
+		x.key(i, f.key)
+		x.push(f.key)
+		x.rootField(typeName, f)
+		x.pop()
+	}
+	x.out = append(x.out, '}')
+}
+
+// rootField writes one root field. An error, or a panic, makes the whole
+// field null.
+func (x *execution) rootField(typeName string, f *collected) {
+	mark := len(x.out)
+	depth := len(x.path)
+	x.firstCode = ""
+	start := time.Now()
+	defer x.es.observe(x.ctx, x.op, f.name, start, &x.firstCode)
+	defer func() {
+		if r := recover(); r != nil {
+			x.path = x.path[:depth]
+			x.out = append(x.out[:mark], "null"...)
+			err := gql.Recover(x.ctx, r)
+			ge, ok := err.(*gqlerror.Error)
+			if !ok {
+				ge = newError(nil, CodeInternal, "internal error")
+			}
+			ge.Path = x.pathCopy()
+			x.addError(ge)
+		}
+	}()
+	if errs := x.resolveRoot(typeName, f); len(errs) > 0 {
+		x.out = append(x.out[:mark], "null"...)
+		x.addError(errs...)
+	}
+}
+
+func (x *execution) resolveRoot(typeName string, f *collected) []*gqlerror.Error {
+	switch f.name {
+	case "__typename":
+		x.out = appendString(x.out, typeName)
+		return nil
+	case "__schema", "__type":
+		return x.introspect(f)
+	}
+	r := x.es.roots[f.name]
+	if r == nil {
+		return []*gqlerror.Error{x.errorf(CodeBadUserInput, "unknown field %q", f.name)}
+	}
+	args, err := x.args(f.field)
+	if err != nil {
+		return []*gqlerror.Error{err}
+	}
+	switch r.kind {
+	case rootObject:
+		return x.queryObject(r, f)
+	case rootConnection:
+		return x.queryConnection(r, f, args)
+	case rootMutate:
+		return x.mutate(r, args)
+	case rootAppend:
+		return x.appendItem(r, args)
+	case rootUpdate:
+		return x.update(r, args)
+	case rootDelete:
+		return x.delete(r, args)
+	}
+	return []*gqlerror.Error{x.errorf(CodeBadUserInput, "%s is a subscription; subscribe over a websocket", f.name)}
+}
+
+func (x *execution) queryObject(r *root, f *collected) []*gqlerror.Error {
+	cls := r.class
+	if !x.allowed(contract.ActionRead, cls, "") {
+		return []*gqlerror.Error{x.forbidden(contract.ActionRead, cls, "")}
+	}
+	rec, err := x.es.data.Get(x.ctx, cls.Name)
+	if err != nil {
+		return []*gqlerror.Error{x.dataError("read "+cls.Name, err)}
+	}
+	if rec == nil {
+		x.null()
+		return nil
+	}
+	x.record(cls, cls, rec, x.collect(f.sel, cls.Name), true)
+	return nil
+}
+
+func (x *execution) queryConnection(r *root, f *collected, args map[string]any) []*gqlerror.Error {
+	cls := r.class
+	if !x.allowed(contract.ActionRead, cls, "") {
+		return []*gqlerror.Error{x.forbidden(contract.ActionRead, cls, "")}
+	}
+	if err := x.noRecursion(args, nil); err != nil {
+		return []*gqlerror.Error{err}
+	}
+	first, err := x.first(args)
+	if err != nil {
+		return []*gqlerror.Error{err}
+	}
+	filter, errs := x.filter(r, args[argFilter])
+	if len(errs) > 0 {
+		return errs
+	}
+	after, _ := args[argAfter].(string)
+	pageType := cls.Name + "_page"
+	fields := x.collect(f.sel, pageType)
+	q := Query{Filter: filter, First: first, After: after, Fields: x.nodeFields(r, fields)}
+	page, derr := x.es.data.Query(x.ctx, cls.Name, q)
+	if derr != nil {
+		return []*gqlerror.Error{x.dataError("query "+cls.Name, derr)}
+	}
+	if len(page.Edges) > first {
+		page.Edges = page.Edges[:first]
+	}
+	x.page(r, &page, fields)
+	return nil
+}
+
+// first returns the page size a connection asks for.
+func (x *execution) first(args map[string]any) (int, *gqlerror.Error) {
+	n, ok := args[argFirst].(int64)
+	if !ok {
+		n = DefaultFirst // first: null
+	}
+	if n < 0 || n > MaxFirst {
+		return 0, x.errorf(CodeBadUserInput, "argument first is %d; want 0 to %d", n, MaxFirst)
+	}
+	return int(n), nil
+}
+
+// noRecursion refuses the arguments of a recursive query, which a later
+// release serves. item is the record class of an append, whose fields may
+// take the names of those arguments.
+func (x *execution) noRecursion(args map[string]any, item *contract.Class) *gqlerror.Error {
+	recursive := false
+	if item == nil || item.Field(argDepth) == nil {
+		n, _ := args[argDepth].(int64)
+		if n < 0 {
+			return x.errorf(CodeBadUserInput, "argument depth is %d; want 0", n)
+		}
+		recursive = n > 0
+	}
+	if item == nil || item.Field(argRemoteMemberID) == nil {
+		recursive = recursive || args[argRemoteMemberID] != nil
+	}
+	if recursive {
+		return x.errorf(CodeNotImplemented, "recursive queries are not supported yet (depth > 0 or remote_member_id); they come in a later release, until then leave depth at 0 and remote_member_id out")
+	}
+	return nil
+}
+
+// nodeFields returns the record fields that the page's edges select, for
+// Query.Fields.
+func (x *execution) nodeFields(r *root, page []collected) []string {
+	if r.class.RecordClass() == nil {
+		return nil
+	}
+	var names []string
+	for i := range page {
+		if page[i].name != "edges" {
+			continue
+		}
+		for _, e := range x.collect(page[i].sel, r.class.Name+"_edge") {
+			if e.name != "node" {
+				continue
+			}
+			for _, n := range x.collect(e.sel, r.node) {
+				if n.name != "__typename" && !slices.Contains(names, n.name) {
+					names = append(names, n.name)
+				}
+			}
+		}
+	}
+	if names == nil {
+		names = []string{}
+	}
+	return names
+}
+
+// page writes a C_page.
+func (x *execution) page(r *root, p *Page, fields []collected) {
+	x.out = append(x.out, '{')
+	for i := range fields {
+		f := &fields[i]
+		x.key(i, f.key)
+		x.push(f.key)
+		switch f.name {
+		case "__typename":
+			x.out = appendString(x.out, r.class.Name+"_page")
+		case "edges":
+			x.edges(r, p.Edges, x.collect(f.sel, r.class.Name+"_edge"))
+		case "page_info":
+			x.pageInfo(&p.PageInfo, x.collect(f.sel, typePageInfo))
+		case "total_count":
+			x.out = appendInt(x.out, int64(p.TotalCount))
+		default:
+			x.null()
+		}
+		x.pop()
+	}
+	x.out = append(x.out, '}')
+}
+
+func (x *execution) edges(r *root, edges []Edge, fields []collected) {
+	// The node selections are the same for every edge: collect them once.
+	nodeFields := make([][]collected, len(fields))
+	for i := range fields {
+		if fields[i].name == "node" {
+			nodeFields[i] = x.collect(fields[i].sel, r.node)
+		}
+	}
+	x.out = append(x.out, '[')
+	for ei := range edges {
+		if ei > 0 {
+			x.out = append(x.out, ',')
+		}
+		x.pushIndex(ei)
+		e := &edges[ei]
+		x.out = append(x.out, '{')
+		for i := range fields {
+			f := &fields[i]
+			x.key(i, f.key)
+			x.push(f.key)
+			switch f.name {
+			case "__typename":
+				x.out = appendString(x.out, r.class.Name+"_edge")
+			case "cursor":
+				x.out = appendString(x.out, e.Cursor)
+			case "origin":
+				x.origin()
+			case "node":
+				x.node(r, e.Node, nodeFields[i])
+			default:
+				x.null()
+			}
+			x.pop()
+		}
+		x.out = append(x.out, '}')
+		x.pop()
+	}
+	x.out = append(x.out, ']')
+}
+
+func (x *execution) origin() {
+	if x.es.origin == "" {
+		x.null()
+		return
+	}
+	x.out = appendString(x.out, x.es.origin)
+}
+
+// node writes an item of an array class: a record, checking read access to
+// each field, or a scalar.
+func (x *execution) node(r *root, node any, fields []collected) {
+	item := r.class.RecordClass()
+	if item == nil {
+		x.out = appendScalar(x.out, r.node, node)
+		return
+	}
+	rec, ok := node.(map[string]any)
+	if !ok {
+		x.null()
+		return
+	}
+	x.record(r.class, item, rec, fields, true)
+}
+
+func (x *execution) pageInfo(pi *PageInfo, fields []collected) {
+	x.out = append(x.out, '{')
+	for i := range fields {
+		f := &fields[i]
+		x.key(i, f.key)
+		switch f.name {
+		case "__typename":
+			x.out = appendString(x.out, typePageInfo)
+		case "end_cursor":
+			if pi.EndCursor == "" {
+				x.null()
+			} else {
+				x.out = appendString(x.out, pi.EndCursor)
+			}
+		case "has_next_page":
+			x.out = strconv.AppendBool(x.out, pi.HasNextPage)
+		default:
+			x.null()
+		}
+	}
+	x.out = append(x.out, '}')
+}
+
+// record writes the selected fields of rec, a record of rc. When access is
+// set, rec is a record of the top-level class cls and each field is checked
+// against the contract: a field the caller may not read is null, with a
+// FORBIDDEN error at its path. The records inside a record's arrays have no
+// rules of their own: the field that holds them was checked.
+func (x *execution) record(cls, rc *contract.Class, rec map[string]any, fields []collected, access bool) {
+	x.out = append(x.out, '{')
+	for i := range fields {
+		f := &fields[i]
+		x.key(i, f.key)
+		if f.name == "__typename" {
+			x.out = appendString(x.out, rc.Name)
+			continue
+		}
+		x.push(f.key)
+		fd := rc.Field(f.name)
+		switch {
+		case fd == nil:
+			x.null()
+		case access && !x.allowed(contract.ActionRead, cls, f.name):
+			x.null()
+			x.addError(x.forbidden(contract.ActionRead, cls, f.name))
+		default:
+			x.fieldValue(cls, fd, rec[f.name], f)
+		}
+		x.pop()
+	}
+	x.out = append(x.out, '}')
+}
+
+func (x *execution) fieldValue(cls *contract.Class, fd *contract.Field, v any, f *collected) {
+	if v == nil {
+		x.null()
+		return
+	}
+	if fd.Type != contract.TypeArray {
+		x.out = appendScalar(x.out, scalarType(fd.Type, fd.Format), v)
+		return
+	}
+	var sub []collected
+	if fd.Items.Class != nil {
+		sub = x.collect(f.sel, fd.Items.Class.Name)
+	}
+	item := func(i int, v any) {
+		if i > 0 {
+			x.out = append(x.out, ',')
+		}
+		if fd.Items.Class == nil {
+			x.out = appendScalar(x.out, scalarType(fd.Items.Type, fd.Items.Format), v)
+			return
+		}
+		rec, ok := v.(map[string]any)
+		if !ok {
+			x.null()
+			return
+		}
+		x.pushIndex(i)
+		x.record(cls, fd.Items.Class, rec, sub, false)
+		x.pop()
+	}
+	x.out = append(x.out, '[')
+	switch list := v.(type) {
+	case []any:
+		for i, it := range list {
+			item(i, it)
+		}
+	case []string:
+		for i, it := range list {
+			item(i, it)
+		}
+	case []map[string]any:
+		for i, it := range list {
+			item(i, it)
+		}
+	default:
+		x.out = append(x.out[:len(x.out)-1], "null"...)
+		return
+	}
+	x.out = append(x.out, ']')
+}

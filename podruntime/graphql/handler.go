@@ -1,0 +1,254 @@
+package graphql
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	gql "github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/gorilla/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"github.com/byoda-go/byoda/podruntime/contract"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxDepth         = 10
+	DefaultMaxComplexity    = 50_000
+	DefaultMaxBodyBytes     = 1 << 20
+	DefaultMaxTokens        = 10_000
+	DefaultQueryCacheSize   = 1000
+	DefaultAPQCacheSize     = 1000
+	DefaultKeepAlive        = 10 * time.Second
+	DefaultWebsocketTimeout = 10 * time.Second
+)
+
+// Options tune NewHandler. The zero value serves with the defaults above.
+type Options struct {
+	// MaxDepth is how deeply a query may nest fields, not counting
+	// introspection, which gqlparser limits itself.
+	MaxDepth int
+	// MaxComplexity bounds the cost of an operation: one per field, and a
+	// connection costs its page size times the cost of an item.
+	MaxComplexity int
+	// MaxBodyBytes is the largest request body; larger ones get 413.
+	MaxBodyBytes int64
+	// MaxTokens is the most tokens the parser reads in one query.
+	MaxTokens int
+	// QueryCacheSize and APQCacheSize are how many parsed queries, and
+	// automatic persisted queries, the handler keeps.
+	QueryCacheSize int
+	APQCacheSize   int
+	// DisableIntrospection refuses __schema and __type.
+	DisableIntrospection bool
+	// DisableGraphiQL serves no GraphiQL page to browsers.
+	DisableGraphiQL bool
+	// MemberID is the pod's member id for the service: the origin of the
+	// items it serves.
+	MemberID string
+	// Observe, when set, is told about each root field of each request
+	// after it ran, for metrics.
+	Observe func(ctx context.Context, o Observation)
+	// Logger receives what the client does not see: storage errors and
+	// panics, with their details. A handler serves one service: pass a
+	// logger that names it. Nil discards.
+	Logger *slog.Logger
+	// WebsocketInit authenticates a websocket from the payload of its
+	// connection_init message, and returns the context for its
+	// subscriptions (with WithCaller). An error closes the socket. Nil
+	// keeps the caller of the upgrade request's context.
+	WebsocketInit func(ctx context.Context, payload map[string]any) (context.Context, error)
+	// KeepAlive is how often the server pings a websocket; a client that
+	// misses two pongs is disconnected.
+	KeepAlive time.Duration
+	// WebsocketInitTimeout is how long a client has to send
+	// connection_init.
+	WebsocketInitTimeout time.Duration
+	// CheckOrigin decides whether a websocket may be opened from the
+	// request's Origin; nil allows only the same host.
+	CheckOrigin func(r *http.Request) bool
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.MaxDepth, DefaultMaxDepth)
+	def(&o.MaxComplexity, DefaultMaxComplexity)
+	def(&o.MaxTokens, DefaultMaxTokens)
+	def(&o.QueryCacheSize, DefaultQueryCacheSize)
+	def(&o.APQCacheSize, DefaultAPQCacheSize)
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
+	if o.WebsocketInitTimeout <= 0 {
+		o.WebsocketInitTimeout = DefaultWebsocketTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// NewHandler returns the GraphQL endpoint of one service: the schema of
+// contract c (see SchemaFor) over data, served by gqlgen with the POST, GET
+// and websocket (graphql-transport-ws, and the older graphql-ws)
+// transports, introspection, automatic persisted queries, a parsed-query
+// cache, and depth, complexity, token and body limits. A browser's GET
+// without a query gets GraphiQL. The caller of each request is the one
+// WithCaller put in its context; without one, it is anonymous.
+//
+// Every error has an extensions.code; none is a 500. A panic is logged and
+// reported as an INTERNAL error without details.
+func NewHandler(c *contract.Contract, data Data, opts Options) (http.Handler, error) {
+	opts = opts.withDefaults()
+	es, err := newExecutableSchema(c, data, opts)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	srv := handler.New(es)
+	srv.AddTransport(transport.Websocket{
+		Upgrader: websocket.Upgrader{CheckOrigin: opts.CheckOrigin},
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			if opts.WebsocketInit == nil {
+				return ctx, nil, nil
+			}
+			next, err := opts.WebsocketInit(ctx, p)
+			if next == nil {
+				next = ctx
+			}
+			return next, nil, err
+		},
+		InitTimeout:           opts.WebsocketInitTimeout,
+		KeepAlivePingInterval: opts.KeepAlive,
+		PingPongInterval:      opts.KeepAlive,
+		ErrorFunc: func(ctx context.Context, err error) {
+			log.DebugContext(ctx, "Websocket closed", "err", err)
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
+	srv.SetParserTokenLimit(opts.MaxTokens)
+	depth := depthRule(opts.MaxDepth)
+	srv.SetValidationRulesFn(func() *rules.Rules {
+		r := rules.NewDefaultRules()
+		r.AddRule(depth.Name, depth.RuleFunc)
+		r.AddRule(scalarLiteralsRule.Name, scalarLiteralsRule.RuleFunc)
+		return r
+	})
+	if !opts.DisableIntrospection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.APQCacheSize)})
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		log.ErrorContext(ctx, "GraphQL request panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		return newError(nil, CodeInternal, "internal error; the pod's log has the details")
+	})
+	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
+		var ge *gqlerror.Error
+		if errors.As(err, &ge) {
+			return ge
+		}
+		// Errors the executor did not make carry no code and may carry
+		// details the client should not see.
+		log.ErrorContext(ctx, "GraphQL request failed", "err", err)
+		return newError(gql.GetPath(ctx), CodeInternal, "internal error; the pod's log has the details")
+	})
+
+	h := &httpHandler{srv: srv, maxBody: opts.MaxBodyBytes}
+	if !opts.DisableGraphiQL {
+		h.title = fmt.Sprintf("byoda: %s (service %d)", c.Name, c.ServiceID)
+	}
+	return h, nil
+}
+
+// httpHandler puts the limits of the request itself in front of gqlgen's
+// server, and serves GraphiQL.
+type httpHandler struct {
+	srv     *handler.Server
+	maxBody int64
+	title   string // empty: no GraphiQL
+}
+
+func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		if h.title != "" && r.Header.Get("Upgrade") == "" && !r.URL.Query().Has("query") && acceptsHTML(r) {
+			// The page posts back to where the browser found it, even
+			// when a router stripped a prefix from r.URL.
+			endpoint := r.URL.Path
+			if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.Path != "" {
+				endpoint = u.Path
+			}
+			playground.Handler(h.title, endpoint).ServeHTTP(w, r)
+			return
+		}
+	case http.MethodPost:
+		// gqlgen reads the whole body, and would answer a failed read with
+		// 200: read it here, within the limit.
+		if r.ContentLength > h.maxBody {
+			tooLarge(w, h.maxBody)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+		if err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			transport.SendErrorf(w, http.StatusBadRequest, "read request body: %v", err)
+			return
+		}
+		if int64(len(body)) > h.maxBody {
+			tooLarge(w, h.maxBody)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			w.Header().Set("Content-Type", "application/json")
+			transport.SendErrorf(w, http.StatusUnsupportedMediaType, "content type %q: want application/json", r.Header.Get("Content-Type"))
+			return
+		}
+	}
+	h.srv.ServeHTTP(w, r)
+}
+
+func tooLarge(w http.ResponseWriter, limit int64) {
+	w.Header().Set("Content-Type", "application/json")
+	transport.SendErrorf(w, http.StatusRequestEntityTooLarge, "request body too large; want at most %d bytes", limit)
+}
+
+// acceptsHTML reports whether the request is a browser's, asking for a
+// page.
+func acceptsHTML(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "text/html" {
+			return true
+		}
+	}
+	return false
+}

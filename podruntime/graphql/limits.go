@@ -1,0 +1,116 @@
+package graphql
+
+import (
+	"strings"
+
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+)
+
+// The limits below are validation rules rather than handler extensions:
+// they depend on the query text only, so gqlgen runs them once per distinct
+// query and caches the verdict with the parsed query, and a violation is a
+// GRAPHQL_VALIDATION_FAILED error (HTTP 422) that names the limit.
+
+// depthRule refuses operations that nest fields more than max deep. The
+// fields of introspection (__schema, __type) do not count: gqlparser's
+// MaxIntrospectionDepth rule bounds those.
+func depthRule(max int) core.Rule {
+	return core.Rule{
+		Name: "MaxDepth",
+		RuleFunc: func(observers *core.Events, addError core.AddErrFunc) {
+			observers.OnOperation(func(walker *core.Walker, op *ast.OperationDefinition) {
+				d := depthCounter{doc: walker.Document, memo: map[string]int{}}
+				if depth := d.selections(op.SelectionSet); depth > max {
+					addError(
+						core.Message("the operation nests fields %d deep; the limit is %d: ask for fewer levels in one query", depth, max),
+						core.At(op.Position),
+					)
+				}
+			})
+		},
+	}
+}
+
+// depthCounter measures how deeply a selection set nests fields, following
+// fragments. It remembers the depth of each fragment, so that fragments
+// spread many times cost nothing more; a fragment cycle (which another rule
+// reports) counts as no depth.
+type depthCounter struct {
+	doc  *ast.QueryDocument
+	memo map[string]int // fragment name -> depth; -1 while measuring it
+}
+
+func (d *depthCounter) selections(sel ast.SelectionSet) int {
+	deepest := 0
+	for _, s := range sel {
+		depth := 0
+		switch s := s.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			depth = 1 + d.selections(s.SelectionSet)
+		case *ast.InlineFragment:
+			depth = d.selections(s.SelectionSet)
+		case *ast.FragmentSpread:
+			depth = d.fragment(s.Name)
+		}
+		deepest = max(deepest, depth)
+	}
+	return deepest
+}
+
+func (d *depthCounter) fragment(name string) int {
+	if depth, ok := d.memo[name]; ok {
+		return max(depth, 0)
+	}
+	def := d.doc.Fragments.ForName(name)
+	if def == nil {
+		return 0
+	}
+	d.memo[name] = -1
+	depth := d.selections(def.SelectionSet)
+	d.memo[name] = depth
+	return depth
+}
+
+// scalarLiteralsRule checks the literals given for the schema's own
+// scalars, which gqlparser accepts in any form: a DateTime must be an RFC
+// 3339 string and a UUID a UUID string. Variables are checked when the
+// operation runs.
+var scalarLiteralsRule = core.Rule{
+	Name: "ContractScalarLiterals",
+	RuleFunc: func(observers *core.Events, addError core.AddErrFunc) {
+		observers.OnValue(func(_ *core.Walker, v *ast.Value) {
+			if v.Definition == nil || v.ExpectedType == nil {
+				return
+			}
+			switch v.Kind {
+			case ast.Variable, ast.NullValue, ast.ListValue:
+				return // a list's items are values of their own
+			}
+			// A single value where a list is expected is a list of one.
+			t := v.ExpectedType
+			for t.Elem != nil {
+				t = t.Elem
+			}
+			var msg string
+			switch t.NamedType {
+			case scalarDateTime:
+				if v.Kind != ast.StringValue || !isDateTime(v.Raw) {
+					msg = `want a date-time (RFC 3339, such as "2025-01-31T12:00:00Z")`
+				}
+			case scalarUUID:
+				if v.Kind != ast.StringValue || !isUUID(v.Raw) {
+					msg = `want a UUID (such as "3f2504e0-4f89-41d3-9a0c-0305e82c3301")`
+				}
+			default:
+				return
+			}
+			if msg != "" {
+				addError(core.Message("%s cannot represent %s: %s", v.Definition.Name, v.String(), msg), core.At(v.Position))
+			}
+		})
+	},
+}
