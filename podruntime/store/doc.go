@@ -1,0 +1,91 @@
+// Package store is a pod's data store: the records of one membership,
+// shaped by the service's contract, held in memory for fast queries and
+// kept durable and encrypted in an object store (internal/objstore: a local
+// directory or S3).
+//
+// # Data model and API
+//
+// Each top-level class of the contract is a table. An object class holds at
+// most one record (Get, Mutate); an array class holds records in the order
+// they were appended (Append, Query, Update, Delete, Count). Records are
+// maps of field names to values as encoding/json decodes them; the contract
+// validates every record and patch. Mutate and Update merge: fields a patch
+// leaves out keep their values, fields it sets to nil are cleared.
+//
+// Queries take a Filter (conditions on fields, AND-ed; see Op for the
+// operators of each field type), a page size (DefaultFirst, at most
+// MaxFirst), an opaque cursor to start after and a field projection. A Page
+// carries the edges, whether there is a next page, and the number of
+// records that match the filter on all pages. Fields marked "index" (or
+// "primary_key") have an in-memory index that eq, vin and at conditions
+// use; the others are scanned. Fields marked "counter" have a count per
+// value (Counter), exact under every operation. Records of cache_only
+// classes expire after the contract's duration by the injected clock: they
+// are never returned or counted after that, are purged from memory when
+// first noticed, and leave storage at the next compaction.
+//
+// Watch reports every committed change, for subscriptions.
+//
+// # Encryption
+//
+// Every object the store writes is a Fernet token (AES-128-CBC and
+// HMAC-SHA256) under the store's data key, except the data key itself,
+// which is stored only wrapped by the runtime's key-encryption key
+// (KeyWrapper; FernetKEK wraps it in another Fernet token). The data key
+// is made once, with create-if-absent so that two stores opening an empty
+// prefix at once agree on one key; a wrapped key that does not unwrap is an
+// error (ErrWrongKey), never a reason to make a new one. Object names are
+// sequence numbers (see below): class and field names, ids and values exist
+// only inside the tokens. The store writes nothing to local disk.
+//
+// Each token's plaintext starts with a header naming the object's kind and
+// sequence number, which is checked against the name it was read from, so
+// an altered, truncated, swapped or foreign object fails with ErrCorrupt
+// naming the object, and is never read as data.
+//
+// # Durability: log, group commit, snapshots
+//
+// Objects under the store's prefix:
+//
+//	k                        the wrapped data key
+//	w/<seq:20>               write-ahead log segment number seq
+//	s/<seq:20>               snapshot manifest: covers segments up to seq
+//	c/<seq:20>-<nonce>-<i>   chunk i of that snapshot
+//
+// Every change is planned by a single committer goroutine as whole records
+// to put and ids to delete, written as the next log segment with Create
+// (create-if-absent), and applied in memory only when that write has
+// succeeded; only then does the call return. Requests that arrive while a
+// segment is being written are batched into the next one (group commit). A
+// write that fails changes nothing in memory; one whose outcome is unknown
+// is settled by the next write at the same sequence number, which finds the
+// earlier segment there (and applies it) or takes the number itself, so the
+// log never has a gap or a duplicate.
+//
+// When the log since the last snapshot passes CompactSegments segments or
+// CompactBytes (and the size of the last snapshot), a background compaction
+// writes all live records as encrypted chunks, then the manifest (listing
+// each chunk's size and SHA-256) with Create, and only then deletes the
+// segments, manifests and chunks the new snapshot replaces. A store opening
+// reads the latest manifest and its chunks, then the segments after it,
+// fetching in parallel; a crash at any step leaves a complete snapshot and
+// log to restore from, with at worst some unreferenced objects that the next
+// compaction deletes.
+//
+// # Fencing
+//
+// One writer per prefix. Opening a store loads it, then writes a claim as
+// the next log segment. A second writer on the same prefix therefore
+// collides with the other's segment names: whichever writes a sequence
+// number the other has taken gets objstore.ErrExist, finds a segment that is
+// not its own, and is fenced (ErrFenced) for good: it refuses every write
+// and keeps answering reads. Claims are never deleted, so a writer that has
+// been idle since another opened still collides with that claim even after
+// compactions removed the segments around it.
+//
+// # Object store unavailable
+//
+// Reads never touch the object store. Writes fail with ErrUnavailable as
+// soon as the object store's own bounded retries give up (or WriteTimeout
+// passes), and work again once it is back.
+package store
