@@ -2,14 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -20,8 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/fernet/fernet-go"
 
 	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/test/testenv"
@@ -234,100 +224,4 @@ func residentMiB() (float64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// BenchmarkEncryption compares the Fernet path (fernet-go, as the store
-// seals every object) with the same construction done directly: AES-128-CBC
-// with a random IV and PKCS #7 padding, then HMAC-SHA256 over version,
-// timestamp, IV and ciphertext, without Fernet's base64 encoding. Each
-// iteration encrypts and then verifies and decrypts one payload.
-func BenchmarkEncryption(b *testing.B) {
-	var key fernet.Key
-	if err := key.Generate(); err != nil {
-		b.Fatal(err)
-	}
-	keys := []*fernet.Key{&key}
-	for _, size := range []int{300, 64 << 10, 4 << 20} {
-		payload := make([]byte, size)
-		rand.Read(payload)
-		tok, err := fernet.EncryptAndSign(payload, &key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw := rawSeal(payload, key[16:], key[:16])
-		for _, bc := range []struct {
-			name string
-			op   func() error
-		}{
-			{"fernet/roundtrip", func() error {
-				tok, err := fernet.EncryptAndSign(payload, &key)
-				if err == nil && fernet.VerifyAndDecrypt(tok, 0, keys) == nil {
-					err = errors.New("verify failed")
-				}
-				return err
-			}},
-			{"raw/roundtrip", func() error { _, err := rawOpen(rawSeal(payload, key[16:], key[:16]), key[16:], key[:16]); return err }},
-			{"fernet/seal", func() error { _, err := fernet.EncryptAndSign(payload, &key); return err }},
-			{"raw/seal", func() error { rawSeal(payload, key[16:], key[:16]); return nil }},
-			{"fernet/open", func() error {
-				if fernet.VerifyAndDecrypt(tok, 0, keys) == nil {
-					return errors.New("verify failed")
-				}
-				return nil
-			}},
-			{"raw/open", func() error { _, err := rawOpen(raw, key[16:], key[:16]); return err }},
-			{"base64/encode", func() error { base64.URLEncoding.EncodeToString(raw); return nil }},
-			{"base64/decode", func() error { _, err := base64.URLEncoding.DecodeString(string(tok)); return err }},
-		} {
-			b.Run(fmt.Sprintf("%s/%d", bc.name, size), func(b *testing.B) {
-				b.SetBytes(int64(size))
-				for b.Loop() {
-					if err := bc.op(); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-		}
-	}
-}
-
-// rawSeal is Fernet's construction without the base64 encoding.
-func rawSeal(msg, encKey, macKey []byte) []byte {
-	const hdr = 1 + 8 + aes.BlockSize
-	n := len(msg)/aes.BlockSize*aes.BlockSize + aes.BlockSize
-	out := make([]byte, hdr+n+sha256.Size)
-	out[0] = 0x80
-	rand.Read(out[9:hdr])
-	copy(out[hdr:], msg)
-	for i := len(msg); i < n; i++ {
-		out[hdr+i] = byte(n - len(msg))
-	}
-	block, _ := aes.NewCipher(encKey)
-	cipher.NewCBCEncrypter(block, out[9:hdr]).CryptBlocks(out[hdr:hdr+n], out[hdr:hdr+n])
-	mac := hmac.New(sha256.New, macKey)
-	mac.Write(out[:hdr+n])
-	mac.Sum(out[:hdr+n])
-	return out
-}
-
-func rawOpen(tok, encKey, macKey []byte) ([]byte, error) {
-	const hdr = 1 + 8 + aes.BlockSize
-	if len(tok) < hdr+aes.BlockSize+sha256.Size {
-		return nil, errors.New("short token")
-	}
-	body := tok[:len(tok)-sha256.Size]
-	mac := hmac.New(sha256.New, macKey)
-	mac.Write(body)
-	if subtle.ConstantTimeCompare(mac.Sum(nil), tok[len(body):]) != 1 {
-		return nil, errors.New("bad mac")
-	}
-	ct := body[hdr:]
-	out := make([]byte, len(ct))
-	block, _ := aes.NewCipher(encKey)
-	cipher.NewCBCDecrypter(block, body[9:hdr]).CryptBlocks(out, ct)
-	pad := int(out[len(out)-1])
-	if pad == 0 || pad > aes.BlockSize {
-		return nil, errors.New("bad padding")
-	}
-	return out[:len(out)-pad], nil
 }

@@ -29,7 +29,7 @@
 // # Encryption
 //
 // Every object the store writes is a Fernet token (AES-128-CBC and
-// HMAC-SHA256) under the store's data key, except the data key itself,
+// HMAC-SHA256, sealed by internal/fernet) under the store's data key, except the data key itself,
 // which is stored only wrapped by the runtime's key-encryption key
 // (KeyWrapper; FernetKEK wraps it in another Fernet token). The data key
 // is made once, with create-if-absent so that two stores opening an empty

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
-	"github.com/fernet/fernet-go"
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/fernet"
 	"github.com/byoda-go/byoda/internal/objstore"
 )
 
@@ -52,13 +53,13 @@ func NewFernetKEK(keys ...string) (*FernetKEK, error) {
 
 // WrapKey encrypts plain under the first key.
 func (k *FernetKEK) WrapKey(plain []byte) ([]byte, error) {
-	return fernet.EncryptAndSign(plain, k.keys[0])
+	return fernet.Seal(k.keys[0], plain, time.Now())
 }
 
 // UnwrapKey decrypts wrapped with whichever key wrapped it.
 func (k *FernetKEK) UnwrapKey(wrapped []byte) ([]byte, error) {
-	msg := fernet.VerifyAndDecrypt(wrapped, 0, k.keys)
-	if msg == nil {
+	msg, err := fernet.Open(k.keys, wrapped)
+	if err != nil {
 		return nil, errors.New("not a Fernet token of any of the key-encryption keys")
 	}
 	return msg, nil
@@ -70,7 +71,7 @@ type sealer struct {
 }
 
 func (s *sealer) seal(plain []byte) ([]byte, error) {
-	tok, err := fernet.EncryptAndSign(plain, s.keys[0])
+	tok, err := fernet.Seal(s.keys[0], plain, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
@@ -82,8 +83,8 @@ func (s *sealer) seal(plain []byte) ([]byte, error) {
 // so that an object copied under another name is caught too. It returns
 // the body after the header.
 func (s *sealer) open(name string, tok []byte, kind byte, seq uint64) ([]byte, error) {
-	plain := fernet.VerifyAndDecrypt(tok, 0, s.keys)
-	if plain == nil {
+	plain, err := fernet.Open(s.keys, tok)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s: authentication failed: the object was altered or truncated, or is not this store's (%d bytes)", ErrCorrupt, name, len(tok))
 	}
 	d := decoder{buf: plain}
