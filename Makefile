@@ -39,9 +39,8 @@ build: ## Build the byoda binary into bin/byoda
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/byoda .
 
 .PHONY: run
-run: build ## Build byoda and run the main job (for now: print its help)
-	$(BIN)/byoda --help
-	$(BIN)/byoda version
+run: build ## Build byoda and run a pod on loopback with the sample contract (data in bin/run)
+	BYODA=$(BIN)/byoda RUN_DIR=$(BIN)/run hack/run-pod.sh
 
 .PHONY: generate
 generate: ## Generate code (deepcopy) from the API types

@@ -1,0 +1,208 @@
+package podruntime
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/podruntime/graphql"
+	"github.com/byoda-go/byoda/podruntime/store"
+)
+
+// storeData serves the GraphQL executor (graphql.Data) from a membership's
+// store, translating filters, pages, changes and errors between the two,
+// and records each operation in the metrics.
+type storeData struct {
+	st      *store.Store
+	c       *contract.Contract
+	sid     string // the service id, as a metrics label
+	metrics *metrics
+}
+
+var _ graphql.Data = (*storeData)(nil)
+
+// watchBuffer is how many changes a subscription may fall behind before it
+// misses some (graphql.Data.Watch allows that, rather than holding up
+// writers).
+const watchBuffer = 64
+
+func (d *storeData) Get(ctx context.Context, class string) (rec graphql.Record, err error) {
+	defer d.observe(class, "get", time.Now(), &err)
+	rec, err = d.st.Get(ctx, class)
+	return rec, mapStoreError(err)
+}
+
+func (d *storeData) Mutate(ctx context.Context, class string, patch graphql.Record) (err error) {
+	defer d.observe(class, "mutate", time.Now(), &err)
+	_, err = d.st.Mutate(ctx, class, patch)
+	return mapStoreError(err)
+}
+
+func (d *storeData) Append(ctx context.Context, class string, items ...any) (err error) {
+	defer d.observe(class, "append", time.Now(), &err)
+	_, err = d.st.Append(ctx, class, items...)
+	return mapStoreError(err)
+}
+
+func (d *storeData) Query(ctx context.Context, class string, q graphql.Query) (page graphql.Page, err error) {
+	filter := d.filter(class, q.Filter)
+	if q.First == 0 {
+		// graphql asks for the count only; the store's zero is its
+		// default page size.
+		defer d.observe(class, "count", time.Now(), &err)
+		n, err := d.st.Count(ctx, class, filter)
+		return graphql.Page{TotalCount: n}, mapStoreError(err)
+	}
+	defer d.observe(class, "query", time.Now(), &err)
+	p, err := d.st.Query(ctx, class, store.Query{Filter: filter, First: q.First, After: q.After, Fields: q.Fields})
+	if err != nil {
+		return graphql.Page{}, mapStoreError(err)
+	}
+	page = graphql.Page{
+		Edges:      make([]graphql.Edge, len(p.Edges)),
+		PageInfo:   graphql.PageInfo{EndCursor: p.PageInfo.EndCursor, HasNextPage: p.PageInfo.HasNextPage},
+		TotalCount: p.TotalCount,
+	}
+	for i, e := range p.Edges {
+		page.Edges[i] = graphql.Edge{Cursor: e.Cursor, Node: e.Node}
+	}
+	return page, nil
+}
+
+func (d *storeData) Update(ctx context.Context, class string, filter graphql.Filter, patch graphql.Record) (n int, err error) {
+	defer d.observe(class, "update", time.Now(), &err)
+	n, err = d.st.Update(ctx, class, d.filter(class, filter), patch)
+	return n, mapStoreError(err)
+}
+
+func (d *storeData) Delete(ctx context.Context, class string, filter graphql.Filter) (n int, err error) {
+	defer d.observe(class, "delete", time.Now(), &err)
+	n, err = d.st.Delete(ctx, class, d.filter(class, filter))
+	return n, mapStoreError(err)
+}
+
+// Watch reports the store's changes to class until ctx ends. A change the
+// subscriber has no room for is dropped. A delete carries no record: the
+// store reports only the deleted record's cursor.
+func (d *storeData) Watch(ctx context.Context, class string) (<-chan graphql.Change, error) {
+	var err error
+	defer d.observe(class, "watch", time.Now(), &err)
+	if d.c.Class(class) == nil {
+		err = graphql.ErrInvalid
+		return nil, err
+	}
+	ch := make(chan graphql.Change, watchBuffer)
+	var mu sync.Mutex
+	closed := false
+	stop := d.st.Watch(func(c store.Change) {
+		if c.Class != class {
+			return
+		}
+		gc := graphql.Change{Node: c.Record}
+		switch c.Op {
+		case store.ChangeAppend:
+			gc.Action = graphql.ChangeAppend
+		case store.ChangeUpdate:
+			gc.Action = graphql.ChangeUpdate
+		case store.ChangeDelete:
+			gc.Action = graphql.ChangeDelete
+		default:
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case ch <- gc:
+		default:
+		}
+	})
+	go func() {
+		<-ctx.Done()
+		stop()
+		// The store may still be calling with changes it collected before
+		// stop: close under the lock that guards sending.
+		mu.Lock()
+		closed = true
+		close(ch)
+		mu.Unlock()
+	}()
+	return ch, nil
+}
+
+func (d *storeData) observe(class, op string, start time.Time, err *error) {
+	d.metrics.observeData(d.sid, class, op, start, *err)
+}
+
+// dateTimeOps maps the operators the executor normalizes date-time
+// conditions to back to the store's date-time operators.
+var dateTimeOps = map[graphql.Op]store.Op{
+	graphql.OpEq: store.OpAt,
+	graphql.OpNe: store.OpNat,
+	graphql.OpGt: store.OpAfter,
+	graphql.OpLt: store.OpBefore,
+	graphql.OpGe: store.OpAtAfter,
+	graphql.OpLe: store.OpAtBefore,
+}
+
+// filter translates the executor's filter into the store's. The executor
+// has checked the fields and operators against the contract; a
+// date-time condition becomes the store's date-time operator.
+func (d *storeData) filter(class string, f graphql.Filter) store.Filter {
+	if len(f) == 0 {
+		return nil
+	}
+	cls := d.c.Class(class)
+	out := make(store.Filter, len(f))
+	for i, c := range f {
+		op := store.Op(c.Op)
+		if cls != nil && isDateTime(cls, c.Field) {
+			if dt, ok := dateTimeOps[c.Op]; ok {
+				op = dt
+			}
+		}
+		out[i] = store.Condition{Field: c.Field, Op: op, Value: c.Value}
+	}
+	return out
+}
+
+// isDateTime reports whether field of a class's records (or, for "", the
+// items of an array of scalars) is a date-time.
+func isDateTime(cls *contract.Class, field string) bool {
+	if field == "" {
+		return cls.Items != nil && cls.Items.Format == contract.FormatDateTime
+	}
+	fd := cls.Field(field)
+	return fd != nil && fd.Type == contract.TypeString && fd.Format == contract.FormatDateTime
+}
+
+// storeError keeps a store error's message and makes it match the
+// graphql error the executor knows how to report.
+type storeError struct {
+	kind error // graphql.ErrInvalid or graphql.ErrUnavailable
+	err  error
+}
+
+func (e *storeError) Error() string        { return e.err.Error() }
+func (e *storeError) Unwrap() []error      { return []error{e.kind, e.err} }
+func (e *storeError) Is(target error) bool { return target == e.kind }
+
+// mapStoreError classifies a store error for the executor: the caller's
+// mistakes are ErrInvalid, an object store that is down (or a store fenced
+// by another writer, or closed by shutdown) is ErrUnavailable; anything else
+// (a corrupt object) stays as it is and is logged by the executor.
+func mapStoreError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrInvalid):
+		return &storeError{kind: graphql.ErrInvalid, err: err}
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrFenced), errors.Is(err, store.ErrClosed):
+		return &storeError{kind: graphql.ErrUnavailable, err: err}
+	}
+	return err
+}

@@ -1,0 +1,124 @@
+package podruntime
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/byoda-go/byoda/podruntime/graphql"
+	"github.com/byoda-go/byoda/podruntime/store"
+)
+
+// latencyBuckets suit a pod that answers from memory: 100 µs to about 6 s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
+
+// metrics are the pod's Prometheus metrics, in a registry of its own.
+//
+// HTTP requests are counted by port, route (data, authtoken, status,
+// metrics, other), service and outcome; the outcome is "ok", "error" for a
+// GraphQL response that carries errors (such as FORBIDDEN), "websocket" for
+// an upgrade, or the HTTP status code. Storage operations the GraphQL
+// executor makes are counted by service, class, operation (get, mutate,
+// append, query, count, update, delete, watch) and outcome (ok, invalid,
+// unavailable, error), since the class and operation of a GraphQL request
+// are only known inside the executor. Both have latency histograms.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	dataOps  *prometheus.CounterVec
+	dataLat  *prometheus.HistogramVec
+	logins   *prometheus.CounterVec
+	handler  http.Handler
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "byoda_pod_http_requests_total",
+			Help: "HTTP requests by port, route, service and outcome (ok, error for a GraphQL response with errors, websocket, or the HTTP status).",
+		}, []string{"port", "route", "service", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "byoda_pod_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request (websockets excluded), by port, route and service.",
+			Buckets: latencyBuckets,
+		}, []string{"port", "route", "service"}),
+		dataOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "byoda_pod_data_operations_total",
+			Help: "Storage operations of GraphQL requests, by service, class, operation and outcome.",
+		}, []string{"service", "class", "operation", "outcome"}),
+		dataLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "byoda_pod_data_operation_duration_seconds",
+			Help:    "Time of a storage operation of a GraphQL request, by service, class and operation.",
+			Buckets: latencyBuckets,
+		}, []string{"service", "class", "operation"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "byoda_pod_logins_total",
+			Help: "Owner login attempts by outcome (ok, refused, rate_limited, bad_request).",
+		}, []string{"outcome"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.dataOps, m.dataLat, m.logins,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// routeMetrics observes the requests of one route.
+type routeMetrics struct {
+	m                    *metrics
+	port, route, service string
+	latency              prometheus.Observer
+}
+
+func (m *metrics) route(port, route, service string) *routeMetrics {
+	return &routeMetrics{m: m, port: port, route: route, service: service,
+		latency: m.latency.WithLabelValues(port, route, service)}
+}
+
+func (rm *routeMetrics) done(rec *recorder, d time.Duration) {
+	outcome := "ok"
+	switch {
+	case rec.status == http.StatusSwitchingProtocols:
+		outcome = "websocket"
+	case rec.status == 0 || rec.status == http.StatusOK:
+		if rec.gqlErrors {
+			outcome = "error"
+		}
+	default:
+		outcome = strconv.Itoa(rec.status)
+	}
+	rm.m.requests.WithLabelValues(rm.port, rm.route, rm.service, outcome).Inc()
+	if outcome != "websocket" {
+		rm.latency.Observe(d.Seconds())
+	}
+}
+
+// observeData records one storage operation.
+func (m *metrics) observeData(service, class, op string, start time.Time, err error) {
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, graphql.ErrInvalid), errors.Is(err, store.ErrInvalid):
+		outcome = "invalid"
+	case errors.Is(err, graphql.ErrUnavailable), errors.Is(err, store.ErrUnavailable):
+		outcome = "unavailable"
+	default:
+		outcome = "error"
+	}
+	m.dataOps.WithLabelValues(service, class, op, outcome).Inc()
+	m.dataLat.WithLabelValues(service, class, op).Observe(time.Since(start).Seconds())
+}
+
+func (p *Pod) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(r, "GET")
+	}
+	p.metrics.handler.ServeHTTP(w, r)
+	return nil
+}

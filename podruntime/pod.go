@@ -1,0 +1,336 @@
+package podruntime
+
+import (
+	"cmp"
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/uuid"
+
+	"github.com/byoda-go/byoda/internal/objstore"
+	"github.com/byoda-go/byoda/internal/pki"
+	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/podruntime/graphql"
+	"github.com/byoda-go/byoda/podruntime/store"
+)
+
+// Pod is a running data pod: its identity, its memberships with their
+// stores, and the handlers of its two ports. Make one with New, serve it
+// with Run or Serve, and it closes its stores when serving ends.
+type Pod struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+
+	accountName string // <aid>.accounts.<net>
+	accountCert tls.Certificate
+	verifier    *pki.Verifier
+
+	objects    objstore.Store
+	storageURL string // without secrets, for status
+
+	members  []*membership // by service id
+	bySID    map[uint32]*membership
+	certsSNI map[string]*tls.Certificate // server certificates of the peer port by name
+
+	auth    *ownerAuth
+	metrics *metrics
+	probe   storageProbe
+}
+
+// membership is one joined service: its contract, the member's identity,
+// store and GraphQL handler.
+type membership struct {
+	contract   *contract.Contract
+	sid        uint32
+	memberID   uuid.UUID
+	memberName string // <mid>.members-<sid>.<net>
+	path       string // /api/v1/data/service-<sid>
+	store      *store.Store
+	data       *storeData
+	graphql    http.Handler
+	links      bool // the contract has a network_links class to look callers up in
+	cert       tls.Certificate
+}
+
+// New prepares a pod from cfg: it loads the account and membership keys from
+// the PKI directory, reads the contracts and the key-encryption key, opens
+// the object store and one store per membership. It fails with an error
+// that says what to fix; nothing is created but the data directory and the
+// stores' own objects.
+func New(ctx context.Context, cfg Config) (*Pod, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	p := &Pod{cfg: cfg, log: cfg.Logger, now: cfg.Now, started: cfg.Now(), bySID: map[uint32]*membership{}, certsSNI: map[string]*tls.Certificate{}}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	dir, err := pki.OpenDir(cfg.PKIDir)
+	if err != nil {
+		return nil, err
+	}
+	if dir.Network() != cfg.Network {
+		return nil, fmt.Errorf("--network %s: the PKI directory %s is for network %s", cfg.Network, cfg.PKIDir, dir.Network())
+	}
+	roots, err := dir.Roots()
+	if err != nil {
+		return nil, err
+	}
+	p.verifier = &pki.Verifier{Roots: roots, Network: cfg.Network, Now: cfg.Now}
+	account, err := dir.AccountKey(cfg.AccountID)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w; create it with 'byoda pki account' or check --account", cfg.AccountID, err)
+	}
+	accountKey, ok := account.Key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("account %s: the key is a %T; want an ECDSA P-256 key", cfg.AccountID, account.Key)
+	}
+	p.accountName = account.Cert.Subject.CommonName
+	p.accountCert = account.TLSCertificate()
+	p.certsSNI[p.accountName] = &p.accountCert
+
+	password, err := readPassword(cfg.OwnerPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	p.auth = newOwnerAuth(cfg, p.accountName, accountKey, password)
+	p.metrics = newMetrics()
+
+	kek, err := readKEK(cfg.KEKFile)
+	if err != nil {
+		return nil, err
+	}
+	p.objects, err = objstore.Open(ctx, cfg.StorageURL)
+	if err != nil {
+		return nil, fmt.Errorf("--storage: %w", err)
+	}
+	p.storageURL = redactURL(cfg.StorageURL)
+	p.probe = storageProbe{objects: p.objects, now: cfg.Now}
+
+	joined := false
+	defer func() {
+		if !joined {
+			p.closeStores()
+		}
+	}()
+	for _, file := range cfg.ContractFiles {
+		m, err := p.join(ctx, dir, file, kek)
+		if err != nil {
+			return nil, err
+		}
+		p.members = append(p.members, m)
+		p.bySID[m.sid] = m
+		p.certsSNI[m.memberName] = &m.cert
+	}
+	slices.SortFunc(p.members, func(a, b *membership) int { return cmp.Compare(a.sid, b.sid) })
+	joined = true
+	return p, nil
+}
+
+// join loads a contract and the membership of its service, and opens the
+// membership's store.
+func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.KeyWrapper) (*membership, error) {
+	c, err := p.loadContract(file)
+	if err != nil {
+		return nil, err
+	}
+	sid := c.ServiceID
+	if p.bySID[sid] != nil {
+		return nil, fmt.Errorf("--contract %s: service %d is already joined from another --contract", file, sid)
+	}
+	mid, err := findMember(dir, sid, p.cfg.Members[sid])
+	if err != nil {
+		return nil, fmt.Errorf("--contract %s: %w", file, err)
+	}
+	kp, err := dir.MemberKey(sid, mid)
+	if err != nil {
+		return nil, fmt.Errorf("--contract %s: membership of service %d: %w", file, sid, err)
+	}
+	m := &membership{
+		contract:   c,
+		sid:        sid,
+		memberID:   mid,
+		memberName: kp.Cert.Subject.CommonName,
+		path:       "/api/v1/data/service-" + strconv.FormatUint(uint64(sid), 10),
+		cert:       kp.TLSCertificate(),
+	}
+	if lc := c.Class(linksClass); lc != nil && lc.Kind == contract.KindArrayOfObjects &&
+		lc.Field(linkMemberField) != nil && lc.Field(linkRelationField) != nil {
+		m.links = true
+	}
+	st, err := store.Open(ctx, store.Options{
+		Objects:   p.objects,
+		ServiceID: sid,
+		MemberID:  mid,
+		Contract:  c,
+		KEK:       kek,
+		Clock:     p.now,
+		Log:       logr.FromSlogHandler(p.log.Handler()).WithValues("service", sid),
+	})
+	if errors.Is(err, store.ErrWrongKey) {
+		return nil, fmt.Errorf("service %d: the key-encryption key in %s does not open the data key of the existing store on %s: "+
+			"it is not the key this store was created with. Restore the original key-encryption key; "+
+			"byoda never makes a new data key for existing data: %w", sid, p.cfg.KEKFile, p.storageURL, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service %d: %w", sid, err)
+	}
+	m.store = st
+	m.data = &storeData{st: st, c: c, sid: strconv.FormatUint(uint64(sid), 10), metrics: p.metrics}
+	h, err := graphql.NewHandler(c, m.data, graphql.Options{
+		MaxBodyBytes:  MaxBodyBytes,
+		MemberID:      mid.String(),
+		Logger:        p.log.With("service", sid),
+		WebsocketInit: p.websocketInit(m),
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("service %d: GraphQL schema: %w", sid, err)
+	}
+	m.graphql = h
+	p.log.Info("Joined service", "service", sid, "name", c.Name, "version", c.Version, "member", mid.String(), "contract", file)
+	return m, nil
+}
+
+// loadContract reads and parses a contract file, and verifies its
+// signatures when it carries any. An unsigned contract from a local file is
+// accepted, with a warning: whoever runs the pod chose the file.
+func (p *Pod) loadContract(file string) (*contract.Contract, error) {
+	raw, err := contract.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--contract %s: %w", file, err)
+	}
+	c, err := contract.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--contract %s: %w", file, err)
+	}
+	if c.Signatures.Service == nil && c.Signatures.Network == nil {
+		p.log.Warn("Loaded an unsigned contract from a local file", "contract", file, "service", c.ServiceID)
+		return c, nil
+	}
+	if c, err = contract.Verify(raw, p.verifier.Roots, p.cfg.Network, p.now()); err != nil {
+		return nil, fmt.Errorf("--contract %s: signatures: %w", file, err)
+	}
+	return c, nil
+}
+
+// findMember returns the member id of service sid in the PKI directory:
+// want when it is set, else the only member there is.
+func findMember(dir *pki.Dir, sid uint32, want uuid.UUID) (uuid.UUID, error) {
+	if want != uuid.Nil {
+		return want, nil
+	}
+	serviceDir := filepath.Join(dir.Path(), "service-"+strconv.FormatUint(uint64(sid), 10))
+	entries, err := os.ReadDir(serviceDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return uuid.Nil, err
+	}
+	var ids []uuid.UUID
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), "member-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		id, err := uuid.Parse(name)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(serviceDir, e.Name(), "member.crt")); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return uuid.Nil, fmt.Errorf("no membership of service %d in %s: create one with 'byoda pki member --dir %s --service-id %d'",
+			sid, dir.Path(), dir.Path(), sid)
+	case 1:
+		return ids[0], nil
+	}
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id.String()
+	}
+	slices.Sort(names)
+	return uuid.Nil, fmt.Errorf("%s holds %d members of service %d (%s): pick one with --member %d=<member id>",
+		dir.Path(), len(ids), sid, strings.Join(names, ", "), sid)
+}
+
+// readPassword reads the owner's password: the file's content without a
+// trailing newline.
+func readPassword(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--owner-password-file: %w", err)
+	}
+	pw := strings.TrimRight(string(data), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("--owner-password-file %s is empty: write the owner's password in it", file)
+	}
+	return pw, nil
+}
+
+// readKEK reads the key-encryption key file: Fernet keys, one per line;
+// blank lines and lines starting with # are skipped.
+func readKEK(file string) (*store.FernetKEK, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no key-encryption key at %s: mount the DataPod's key-encryption key Secret there, "+
+			"or for a new local pod create one with 'head -c 32 /dev/urandom | basenc --base64url > %s' (and keep it: "+
+			"the data cannot be read without it)", file, file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	var keys []string
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	kek, err := store.NewFernetKEK(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return kek, nil
+}
+
+// redactURL drops the query of a storage URL (endpoints are not secret,
+// but nothing is gained by showing them) and any user info.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	return u.String()
+}
+
+// closeStores closes every membership's store, waiting for writes in
+// flight.
+func (p *Pod) closeStores() {
+	for _, m := range p.members {
+		if m.store != nil {
+			if err := m.store.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
+				p.log.Error("Closing store failed", "service", m.sid, "err", err)
+			}
+		}
+	}
+}
