@@ -56,7 +56,7 @@ func (d *storeData) Query(ctx context.Context, class string, q graphql.Query) (p
 		return graphql.Page{TotalCount: n}, mapStoreError(err)
 	}
 	defer d.observe(class, "query", time.Now(), &err)
-	p, err := d.st.Query(ctx, class, store.Query{Filter: filter, First: q.First, After: q.After, Fields: q.Fields})
+	p, err := d.st.Query(ctx, class, store.Query{Filter: filter, First: q.First, After: q.After, Fields: q.Fields, SkipCount: q.SkipCount})
 	if err != nil {
 		return graphql.Page{}, mapStoreError(err)
 	}

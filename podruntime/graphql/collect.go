@@ -323,3 +323,8 @@ func isDateTime(s string) bool {
 	_, err := time.Parse(time.RFC3339Nano, s)
 	return err == nil
 }
+
+// selects reports whether fields holds the field name, under any alias.
+func selects(fields []collected, name string) bool {
+	return slices.ContainsFunc(fields, func(f collected) bool { return f.name == name })
+}

@@ -74,6 +74,10 @@ type Query struct {
 	// Fields are the fields of the records the client selected, a hint for
 	// storage that can skip the others; nil means all.
 	Fields []string
+	// SkipCount says the client did not ask for total_count, so storage may
+	// stop at the first item past the page instead of counting every match;
+	// Page.TotalCount is then unspecified.
+	SkipCount bool
 }
 
 // Page is one page of a Query.

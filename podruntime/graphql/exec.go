@@ -318,7 +318,7 @@ func (x *execution) queryConnection(r *root, f *collected, args map[string]any) 
 	after, _ := args[argAfter].(string)
 	pageType := cls.Name + "_page"
 	fields := x.collect(f.sel, pageType)
-	q := Query{Filter: filter, First: first, After: after, Fields: x.nodeFields(r, fields)}
+	q := Query{Filter: filter, First: first, After: after, Fields: x.nodeFields(r, fields), SkipCount: !selects(fields, "total_count")}
 	page, derr := x.es.data.Query(x.ctx, cls.Name, q)
 	if derr != nil {
 		return []*gqlerror.Error{x.dataError("query "+cls.Name, derr)}

@@ -21,6 +21,9 @@ type memData struct {
 	watchers map[string]map[chan Change]struct{}
 	// fail, when set, is returned by every call, to test error reporting.
 	fail error
+	// lastQuery is the Query of the latest call, to test what the executor
+	// asks of storage.
+	lastQuery Query
 }
 
 type memItem struct {
@@ -104,6 +107,7 @@ func (m *memData) Append(_ context.Context, class string, items ...any) error {
 func (m *memData) Query(_ context.Context, class string, q Query) (Page, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lastQuery = q
 	if m.fail != nil {
 		return Page{}, m.fail
 	}

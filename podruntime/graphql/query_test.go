@@ -223,6 +223,21 @@ func TestPagination(t *testing.T) {
 	if n := len(dig(r.Data, "b", "edges").([]any)); n != 5 {
 		t.Errorf("default page has %d edges; want all 5", n)
 	}
+	// Storage is told when the client does not want total_count, under any
+	// alias, so it can stop counting.
+	for query, skip := range map[string]bool{
+		`{ addresses_connection(first: 2) { edges { cursor } } }`:             true,
+		`{ addresses_connection(first: 2) { edges { cursor } total_count } }`: false,
+		`{ addresses_connection(first: 2) { n: total_count } }`:               false,
+	} {
+		mustOK(t, ts.post(t, owner, query, nil))
+		ts.data.mu.Lock()
+		got := ts.data.lastQuery.SkipCount
+		ts.data.mu.Unlock()
+		if got != skip {
+			t.Errorf("%s: SkipCount = %t; want %t", query, got, skip)
+		}
+	}
 	// A cursor Data does not know is the client's mistake.
 	r = ts.post(t, owner, `{ addresses_connection(after: "nonsense") { total_count } }`, nil)
 	if e, ok := r.errorAt("addresses_connection"); !ok || e.code() != CodeBadUserInput || !strings.Contains(e.Message, "nonsense") {

@@ -209,6 +209,21 @@ func TestReferencePagination(t *testing.T) {
 		}
 		read(s)
 		before := append([]string(nil), cursors...)
+
+		// Without total_count the pages and has_next_page are the same.
+		after := ""
+		for i, want := range []struct {
+			n    int
+			next bool
+		}{{20, true}, {20, true}, {10, false}} {
+			p := mustQuery(t, s, "network_links", Query{First: 20, After: after, SkipCount: true})
+			if len(p.Edges) != want.n || p.PageInfo.HasNextPage != want.next || p.Edges[0].Cursor != before[i*20] {
+				t.Fatalf("SkipCount page %d: %d edges from %q, has_next_page %t; want %d from %q, %t",
+					i, len(p.Edges), p.Edges[0].Cursor, p.PageInfo.HasNextPage, want.n, before[i*20], want.next)
+			}
+			after = p.PageInfo.EndCursor
+		}
+
 		s = reopen(t, s, opts)
 		read(s)
 		if !reflect.DeepEqual(cursors, before) {

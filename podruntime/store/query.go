@@ -19,6 +19,9 @@ type Query struct {
 	After string
 	// Fields, when set, are the only fields each record carries.
 	Fields []string
+	// SkipCount stops the scan at the first match past the page, for
+	// callers that do not need Page.TotalCount (it is then zero).
+	SkipCount bool
 }
 
 // Page is one page of a query's result, in the order records were
@@ -96,7 +99,7 @@ func (s *Store) query(ctx context.Context, class string, q Query, first int) (*P
 	now := s.expire()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return t.query(conds, after, first, now, proj), nil
+	return t.query(conds, after, first, now, proj, q.SkipCount), nil
 }
 
 func (t *table) projection(fields []string) ([]int, error) {
@@ -116,9 +119,9 @@ func (t *table) projection(fields []string) ([]int, error) {
 	return proj, nil
 }
 
-func (t *table) query(conds []cond, after uint64, first int, now int64, proj []int) *Page {
+func (t *table) query(conds []cond, after uint64, first int, now int64, proj []int, skipCount bool) *Page {
 	page := &Page{Edges: make([]Edge, 0, min(first, 64))}
-	t.scan(conds, now, func(slot int) {
+	t.scan(conds, now, func(slot int) bool {
 		page.TotalCount++
 		id := t.ids[slot]
 		switch {
@@ -127,8 +130,13 @@ func (t *table) query(conds []cond, after uint64, first int, now int64, proj []i
 			page.Edges = append(page.Edges, Edge{Cursor: encodeCursor(id), Node: t.record(slot, proj)})
 		default:
 			page.PageInfo.HasNextPage = true
+			return !skipCount
 		}
+		return true
 	})
+	if skipCount {
+		page.TotalCount = 0
+	}
 	if n := len(page.Edges); n > 0 {
 		page.PageInfo.EndCursor = page.Edges[n-1].Cursor
 	}
@@ -136,20 +144,20 @@ func (t *table) query(conds []cond, after uint64, first int, now int64, proj []i
 }
 
 // scan calls visit with the slot of every live record that matches conds,
-// in id order. When a condition can use an index, only the records the
+// in id order, until visit returns false. When a condition can use an index, only the records the
 // index names are looked at.
-func (t *table) scan(conds []cond, now int64, visit func(slot int)) {
+func (t *table) scan(conds []cond, now int64, visit func(slot int) bool) {
 	if ids, ok := t.candidates(conds); ok {
 		for _, id := range ids {
-			if slot, ok := t.slotOf(id); ok && t.isLive(slot, now) && t.matches(conds, slot) {
-				visit(slot)
+			if slot, ok := t.slotOf(id); ok && t.isLive(slot, now) && t.matches(conds, slot) && !visit(slot) {
+				return
 			}
 		}
 		return
 	}
 	for slot := range t.ids {
-		if t.isLive(slot, now) && t.matches(conds, slot) {
-			visit(slot)
+		if t.isLive(slot, now) && t.matches(conds, slot) && !visit(slot) {
+			return
 		}
 	}
 }
