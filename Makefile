@@ -43,18 +43,18 @@ run: build ## Build byoda and run a pod on loopback with the sample contract (da
 	BYODA=$(BIN)/byoda RUN_DIR=$(BIN)/run hack/run-pod.sh
 
 .PHONY: generate
-generate: ## Generate code (deepcopy) from the API types
+generate: ## Generate code (deepcopy, apply configurations) from the API types
 	@if [ -d api ]; then \
 		$(MAKE) --no-print-directory tools TOOLS=controller-gen; \
-		$(CONTROLLER_GEN) object paths=./api/...; \
+		$(CONTROLLER_GEN) object applyconfiguration paths=./api/...; \
 	else echo "no api/ yet: nothing to generate"; fi
 
 .PHONY: manifests
 manifests: ## Generate CRDs and RBAC into config/
 	@if [ -d api ]; then \
 		$(MAKE) --no-print-directory tools TOOLS=controller-gen; \
-		$(CONTROLLER_GEN) crd rbac:roleName=byoda-manager paths=./... \
-			output:crd:artifacts:config=config/crd/bases; \
+		$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths="./api/...;./controllers/..." \
+			output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac; \
 	else echo "no api/ yet: no manifests to generate"; fi
 
 .PHONY: fmt

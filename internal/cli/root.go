@@ -52,6 +52,7 @@ tools to manage their contracts and certificates.`,
 	root.AddCommand(newVersionCommand())
 	root.AddCommand(newPKICommand())
 	root.AddCommand(newContractCommand())
+	root.AddCommand(newManagerCommand())
 	root.AddCommand(newPodCommand())
 	return root
 }

@@ -7,6 +7,8 @@ package main
 import (
 	"context"
 	"flag"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -40,6 +42,13 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "")
 	clusterNS := flag.String("cluster-resource-namespace", "cert-manager", "")
 	controllers := flag.String("controllers", "certificaterequests-approver,certificaterequests-issuer-ca,certificaterequests-issuer-selfsigned,certificates-issuing,certificates-key-manager,certificates-readiness,certificates-request-manager,certificates-revision-manager,certificates-trigger,clusterissuers,issuers", "")
+	// The names of cert-manager's own controller flags; the defaults are
+	// this wrapper's earlier fixed values. Raise them for scale tests, as
+	// cert-manager's documentation advises for many certificates.
+	qps := flag.Float64("kube-api-qps", 50, "queries per second to the Kubernetes API")
+	burst := flag.Int("kube-api-burst", 100, "burst of queries to the Kubernetes API")
+	workers := flag.Int("concurrent-workers", 2, "workers per controller")
+	pprofAddr := flag.String("profiler-address", "", "serve net/http/pprof on this address (empty: off)")
 	klog.InitFlags(nil)
 	flag.Parse()
 
@@ -47,11 +56,14 @@ func main() {
 	defer cancel()
 	log := klog.NewKlogr()
 	ctx = logf.NewContext(ctx, log)
+	if *pprofAddr != "" {
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // DefaultServeMux has net/http/pprof
+	}
 
 	opts := controllerpkg.ContextOptions{
 		Kubeconfig:         *kubeconfig,
-		KubernetesAPIQPS:   50,
-		KubernetesAPIBurst: 100,
+		KubernetesAPIQPS:   float32(*qps),
+		KubernetesAPIBurst: *burst,
 		IssuerOptions:      controllerpkg.IssuerOptions{ClusterResourceNamespace: *clusterNS},
 		CertificateOptions: controllerpkg.CertificateOptions{
 			CertificateRequestMinimumBackoffDuration: time.Minute,
@@ -76,7 +88,7 @@ func main() {
 			os.Exit(1)
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = iface.Run(2, ctx) }()
+		go func() { defer wg.Done(); _ = iface.Run(*workers, ctx) }()
 		log.Info("started controller", "name", name)
 	}
 	base, err := factory.Build()

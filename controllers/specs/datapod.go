@@ -1,0 +1,409 @@
+package specs
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strconv"
+
+	"github.com/google/uuid"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	externaldnsv1alpha1 "sigs.k8s.io/external-dns/apis/v1alpha1"
+	"sigs.k8s.io/external-dns/endpoint"
+
+	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
+	"github.com/byoda-go/byoda/internal/pki"
+)
+
+// Where `byoda pod` finds things in its container. The PKI directory has the
+// layout of internal/pki Dir, assembled from Secrets by a projected volume.
+const (
+	PKIDir          = "/etc/byoda/pki"
+	ContractsDir    = "/etc/byoda/contracts"
+	OwnerDir        = "/etc/byoda/owner"
+	KEKDir          = "/etc/byoda/key-encryption"
+	DataDir         = "/var/lib/byoda"
+	localStorageDir = DataDir + "/storage"
+
+	// OwnerPort and PeerPort are the container ports of the owner/app
+	// listener and of the mutual-TLS peer listener.
+	OwnerPort = 8443
+	PeerPort  = 8444
+	// ServiceOwnerPort and ServicePeerPort are the Service's ports.
+	ServiceOwnerPort = 443
+	ServicePeerPort  = 444
+
+	// AnnotationConfigHash on the pod template changes when a certificate or
+	// contract the pod loads at start changes, so that the pod restarts.
+	AnnotationConfigHash = "byoda.net/config-hash"
+
+	podUser = 65532
+)
+
+// Account is a DataPod's identity: fixed when its key is created.
+type Account struct {
+	ID      uuid.UUID
+	Network string
+}
+
+// FQDN is the account's TLS name and DNS name.
+func (a Account) FQDN() string { return pki.AccountName(a.ID, a.Network) }
+
+// Member is a membership as the DataPod's Deployment serves it.
+type Member struct {
+	Membership string // the Membership's name
+	ServiceID  uint32
+	MemberID   uuid.UUID
+	KeySecret  string // holds member.key and member-data.key
+	CertSecret string // holds member.crt, member-data.crt and contract.json
+}
+
+// PodInputs is everything the Deployment of a DataPod depends on.
+type PodInputs struct {
+	DataPod      *byodav1alpha1.DataPod
+	Account      Account
+	DefaultImage string
+	// Members are the memberships to serve, ordered by service id.
+	Members []Member
+	// ConfigHash identifies the certificates and contracts mounted, so that
+	// the pod restarts when one is renewed (they are read at start).
+	ConfigHash string
+}
+
+// Default container resources when the spec gives none.
+var defaultResources = corev1.ResourceRequirements{
+	Requests: corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("50m"),
+		corev1.ResourceMemory: resource.MustParse("64Mi"),
+	},
+	Limits: corev1.ResourceList{
+		corev1.ResourceMemory: resource.MustParse("256Mi"),
+	},
+}
+
+// PodArgs returns the arguments of `byoda pod` for a DataPod (see the pod
+// runtime's flags): network, PKI directory and account, data directory,
+// storage and key-encryption key, listeners, owner password, and per
+// membership its contract and member id.
+func PodArgs(in PodInputs) []string {
+	args := []string{
+		"pod",
+		"--network", in.Account.Network,
+		"--pki-dir", PKIDir,
+		"--account", in.Account.ID.String(),
+		"--data-dir", DataDir,
+		"--storage", StorageURL(in.DataPod),
+		"--kek-file", path.Join(KEKDir, KeyKEK),
+		"--listen", ":" + strconv.Itoa(OwnerPort),
+		"--peer-listen", ":" + strconv.Itoa(PeerPort),
+		"--owner-password-file", path.Join(OwnerDir, KeyPassword),
+	}
+	for _, m := range in.Members {
+		args = append(args,
+			"--contract", ContractPath(m.ServiceID),
+			"--member", strconv.FormatUint(uint64(m.ServiceID), 10)+"="+m.MemberID.String())
+	}
+	return args
+}
+
+// ContractPath is where the contract of service sid is mounted.
+func ContractPath(sid uint32) string {
+	return path.Join(ContractsDir, "service-"+strconv.FormatUint(uint64(sid), 10)+".json")
+}
+
+// StorageURL is the object store URL of a DataPod, in the form
+// internal/objstore ParseURL reads.
+func StorageURL(dp *byodav1alpha1.DataPod) string {
+	s3 := dp.Spec.Storage.S3
+	if s3 == nil {
+		return (&url.URL{Scheme: "file", Path: localStorageDir}).String()
+	}
+	q := url.Values{}
+	if s3.Endpoint != "" {
+		q.Set("endpoint", s3.Endpoint)
+	}
+	if s3.Region != "" {
+		q.Set("region", s3.Region)
+	}
+	if s3.PathStyle {
+		q.Set("path_style", "true")
+	}
+	u := url.URL{Scheme: "s3", Host: s3.Bucket, RawQuery: q.Encode()}
+	if s3.Prefix != "" {
+		u.Path = "/" + s3.Prefix
+	}
+	return u.String()
+}
+
+// OwnerPasswordRef returns the Secret and key holding the owner's password.
+func OwnerPasswordRef(dp *byodav1alpha1.DataPod) (name, key string) {
+	if ref := dp.Spec.Owner.PasswordSecretRef; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = KeyPassword
+		}
+		return ref.Name, key
+	}
+	return OwnerPasswordSecretName(dp), KeyPassword
+}
+
+// Deployment returns the DataPod's Deployment: one replica of `byoda pod`,
+// recreated rather than rolled (two pods must never write one store),
+// non-root with a read-only root file system, its keys and certificates
+// mounted in the PKI directory layout.
+func Deployment(in PodInputs) *appsv1ac.DeploymentApplyConfiguration {
+	dp := in.DataPod
+	image := dp.Spec.Image
+	if image == "" {
+		image = in.DefaultImage
+	}
+	// Copies: the client decodes the server's answer into the apply
+	// configuration, which must share no map with the cache or a global.
+	resources := defaultResources.DeepCopy()
+	if dp.Spec.Resources != nil {
+		resources = dp.Spec.Resources.DeepCopy()
+	}
+	ownerSecret, ownerKey := OwnerPasswordRef(dp)
+
+	probe := func(period, failures int32) *corev1ac.ProbeApplyConfiguration {
+		return corev1ac.Probe().
+			WithHTTPGet(corev1ac.HTTPGetAction().
+				WithPath("/api/v1/status").
+				WithPort(intstr.FromString("owner")).
+				WithScheme(corev1.URISchemeHTTPS)).
+			WithPeriodSeconds(period).
+			WithTimeoutSeconds(2).
+			WithFailureThreshold(failures)
+	}
+
+	var env []*corev1ac.EnvVarApplyConfiguration
+	if s3 := dp.Spec.Storage.S3; s3 != nil {
+		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+			env = append(env, corev1ac.EnvVar().WithName(k).WithValueFrom(
+				corev1ac.EnvVarSource().WithSecretKeyRef(
+					corev1ac.SecretKeySelector().WithName(s3.CredentialsSecretRef.Name).WithKey(k))))
+		}
+	}
+
+	container := corev1ac.Container().
+		WithName("pod").
+		WithImage(image).
+		WithImagePullPolicy(corev1.PullIfNotPresent).
+		WithArgs(PodArgs(in)...).
+		WithPorts(
+			corev1ac.ContainerPort().WithName("owner").WithContainerPort(OwnerPort).WithProtocol(corev1.ProtocolTCP),
+			corev1ac.ContainerPort().WithName("peer").WithContainerPort(PeerPort).WithProtocol(corev1.ProtocolTCP),
+		).
+		WithEnv(env...).
+		WithReadinessProbe(probe(5, 3)).
+		WithLivenessProbe(probe(10, 6)).
+		WithStartupProbe(probe(2, 30)).
+		WithResources(resourcesAC(*resources)).
+		WithSecurityContext(corev1ac.SecurityContext().
+			WithRunAsNonRoot(true).
+			WithRunAsUser(podUser).
+			WithRunAsGroup(podUser).
+			WithAllowPrivilegeEscalation(false).
+			WithReadOnlyRootFilesystem(true).
+			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
+			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+		WithVolumeMounts(
+			corev1ac.VolumeMount().WithName("pki").WithMountPath(PKIDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("contracts").WithMountPath(ContractsDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("owner").WithMountPath(OwnerDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("key-encryption").WithMountPath(KEKDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("data").WithMountPath(DataDir),
+			corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
+		)
+
+	data := corev1ac.Volume().WithName("data").WithEmptyDir(corev1ac.EmptyDirVolumeSource())
+	if l := dp.Spec.Storage.Local; l != nil && l.ClaimName != "" {
+		data = corev1ac.Volume().WithName("data").WithPersistentVolumeClaim(
+			corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(l.ClaimName))
+	}
+
+	template := corev1ac.PodTemplateSpec().
+		WithLabels(podLabels(dp)).
+		WithAnnotations(map[string]string{AnnotationConfigHash: in.ConfigHash}).
+		WithSpec(corev1ac.PodSpec().
+			WithAutomountServiceAccountToken(false).
+			WithEnableServiceLinks(false).
+			WithSecurityContext(corev1ac.PodSecurityContext().
+				WithRunAsNonRoot(true).
+				WithFSGroup(podUser).
+				WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+			WithContainers(container).
+			WithVolumes(
+				corev1ac.Volume().WithName("pki").WithProjected(pkiVolume(in)),
+				corev1ac.Volume().WithName("contracts").WithProjected(contractsVolume(in)),
+				corev1ac.Volume().WithName("owner").WithSecret(corev1ac.SecretVolumeSource().
+					WithSecretName(ownerSecret).
+					WithDefaultMode(0o440).
+					WithItems(corev1ac.KeyToPath().WithKey(ownerKey).WithPath(KeyPassword))),
+				corev1ac.Volume().WithName("key-encryption").WithSecret(corev1ac.SecretVolumeSource().
+					WithSecretName(KEKSecretName(dp)).
+					WithDefaultMode(0o440).
+					WithItems(corev1ac.KeyToPath().WithKey(KeyKEK).WithPath(KeyKEK))),
+				data,
+				corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
+			))
+
+	return appsv1ac.Deployment(dp.Name, dp.Namespace).
+		WithLabels(podLabels(dp)).
+		WithOwnerReferences(OwnerReference(dp, KindDataPod)).
+		WithSpec(appsv1ac.DeploymentSpec().
+			WithReplicas(Replicas(in)).
+			WithRevisionHistoryLimit(3).
+			WithStrategy(appsv1ac.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType)).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(PodSelector(dp))).
+			WithTemplate(template))
+}
+
+// Replicas is 1, or 0 while the DataPod has no membership: `byoda pod`
+// serves services and needs at least one contract.
+func Replicas(in PodInputs) int32 {
+	if len(in.Members) == 0 {
+		return 0
+	}
+	return 1
+}
+
+// pkiVolume assembles the internal/pki Dir layout that `byoda pod --pki-dir`
+// reads from the account's and the memberships' Secrets.
+func pkiVolume(in PodInputs) *corev1ac.ProjectedVolumeSourceApplyConfiguration {
+	dp := in.DataPod
+	account := "account-" + in.Account.ID.String() + "/"
+	item := func(key, p string) *corev1ac.KeyToPathApplyConfiguration {
+		return corev1ac.KeyToPath().WithKey(key).WithPath(p)
+	}
+	sources := []*corev1ac.VolumeProjectionApplyConfiguration{
+		corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
+			WithName(AccountSecretName(dp)).
+			WithItems(
+				item(KeyNetworkJSON, "network.json"),
+				item(KeyRootCA, "network/root-ca.crt"),
+				item(KeyAccountCert, account+"account.crt"),
+				item(KeyAccountDataCrt, account+"account-data.crt"),
+			)),
+		corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
+			WithName(AccountKeySecretName(dp)).
+			WithItems(
+				item(KeyAccountKey, account+"account.key"),
+				item(KeyAccountDataKey, account+"account-data.key"),
+			)),
+	}
+	for _, m := range in.Members {
+		dir := fmt.Sprintf("service-%d/member-%s/", m.ServiceID, m.MemberID)
+		sources = append(sources,
+			corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
+				WithName(m.CertSecret).
+				WithItems(
+					item(KeyMemberCert, dir+"member.crt"),
+					item(KeyMemberDataCert, dir+"member-data.crt"),
+				)),
+			corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
+				WithName(m.KeySecret).
+				WithItems(
+					item(KeyMemberKey, dir+"member.key"),
+					item(KeyMemberDataKey, dir+"member-data.key"),
+				)),
+		)
+	}
+	return corev1ac.ProjectedVolumeSource().WithDefaultMode(0o440).WithSources(sources...)
+}
+
+// contractsVolume holds the contract of every joined service.
+func contractsVolume(in PodInputs) *corev1ac.ProjectedVolumeSourceApplyConfiguration {
+	v := corev1ac.ProjectedVolumeSource().WithDefaultMode(0o444)
+	for _, m := range in.Members {
+		v.WithSources(corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
+			WithName(m.CertSecret).
+			WithItems(corev1ac.KeyToPath().WithKey(KeyContract).WithPath(path.Base(ContractPath(m.ServiceID))))))
+	}
+	return v
+}
+
+// PodService returns the Service in front of a DataPod: the owner port and
+// the peer port.
+func PodService(dp *byodav1alpha1.DataPod) *corev1ac.ServiceApplyConfiguration {
+	typ := dp.Spec.Service.Type
+	if typ == "" {
+		typ = corev1.ServiceTypeLoadBalancer
+	}
+	svc := corev1ac.Service(dp.Name, dp.Namespace).
+		WithLabels(DataPodLabels(dp)).
+		WithOwnerReferences(OwnerReference(dp, KindDataPod)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithType(typ).
+			WithSelector(PodSelector(dp)).
+			WithPorts(
+				corev1ac.ServicePort().WithName("owner").WithPort(ServiceOwnerPort).
+					WithTargetPort(intstr.FromString("owner")).WithProtocol(corev1.ProtocolTCP),
+				corev1ac.ServicePort().WithName("peer").WithPort(ServicePeerPort).
+					WithTargetPort(intstr.FromString("peer")).WithProtocol(corev1.ProtocolTCP),
+			))
+	if len(dp.Spec.Service.Annotations) > 0 {
+		svc.WithAnnotations(dp.Spec.Service.Annotations)
+	}
+	return svc
+}
+
+// DataPodDNSEndpoint publishes <account id>.accounts.<network> at address.
+func DataPodDNSEndpoint(dp *byodav1alpha1.DataPod, acct Account, address string) *DNSEndpointApplyConfiguration {
+	rec := DNSRecord{Name: acct.FQDN(), Target: address, TTL: dnsTTL(dp.Spec.DNS.TTL)}
+	return DNSEndpoint(dp.Name, dp.Namespace).
+		WithLabels(DataPodLabels(dp)).
+		WithOwnerReferences(OwnerReference(dp, KindDataPod)).
+		WithSpec(&externaldnsv1alpha1.DNSEndpointSpec{Endpoints: []*endpoint.Endpoint{rec.Endpoint()}})
+}
+
+func dnsTTL(ttl int64) int64 {
+	if ttl == 0 {
+		return 300
+	}
+	return ttl
+}
+
+// AccountSecret returns the Secret with the account's certificate chains,
+// the network's root CA and network.json: the public half of the account's
+// PKI directory.
+func AccountSecret(dp *byodav1alpha1.DataPod, acct Account, certs AccountCerts) *corev1ac.SecretApplyConfiguration {
+	return corev1ac.Secret(AccountSecretName(dp), dp.Namespace).
+		WithLabels(DataPodLabels(dp)).
+		WithAnnotations(map[string]string{
+			AnnotationRevision + "account":      strconv.Itoa(certs.TLSRevision),
+			AnnotationRevision + "account-data": strconv.Itoa(certs.DataRevision),
+		}).
+		WithOwnerReferences(OwnerReference(dp, KindDataPod)).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(map[string][]byte{
+			KeyAccountCert:    certs.TLS,
+			KeyAccountDataCrt: certs.Data,
+			KeyRootCA:         certs.RootCA,
+			KeyNetworkJSON:    NetworkJSON(acct.Network),
+		})
+}
+
+// AnnotationRevision, followed by a certificate's file name without
+// extension, is the revision of the CertificateRequest that issued it.
+const AnnotationRevision = "byoda.net/revision."
+
+// AccountCerts are the account's certificate chains (PEM, leaf first, root
+// excluded) with the revision of the request each came from, and the
+// network's root CA.
+type AccountCerts struct {
+	TLS, Data                 []byte
+	TLSRevision, DataRevision int
+	RootCA                    []byte
+}
+
+// NetworkJSON is the network.json of a PKI directory (internal/pki Dir).
+func NetworkJSON(network string) []byte {
+	return []byte(`{"network": ` + strconv.Quote(network) + "}\n")
+}

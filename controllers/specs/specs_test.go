@@ -1,0 +1,291 @@
+package specs
+
+import (
+	"bytes"
+	"crypto/x509"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
+	"github.com/byoda-go/byoda/internal/pki"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares the YAML of v with testdata/name.yaml.
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal %s: %v", name, err)
+	}
+	path := filepath.Join("testdata", name+".yaml")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test ./controllers/specs -update to create it): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (run go test ./controllers/specs -update and review the diff):\n%s", name, path, got)
+	}
+}
+
+var (
+	aid = uuid.MustParse("6a3c1b0e-2f4d-4c55-9d1e-8b7a6f5e4d3c")
+	mid = uuid.MustParse("0f1e2d3c-4b5a-4968-8776-655443322110")
+)
+
+func dataPod(mutate ...func(*byodav1alpha1.DataPod)) *byodav1alpha1.DataPod {
+	dp := &byodav1alpha1.DataPod{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice", Namespace: "people", UID: "11111111-1111-1111-1111-111111111111"},
+		Spec: byodav1alpha1.DataPodSpec{
+			Storage: byodav1alpha1.StorageSpec{S3: &byodav1alpha1.S3Storage{
+				Bucket: "pods", Prefix: "alice", Endpoint: "https://s3.example.com", Region: "eu-west-1", PathStyle: true,
+				CredentialsSecretRef: byodav1alpha1.LocalObjectReference{Name: "alice-s3"},
+			}},
+			DNS:          byodav1alpha1.DNSSpec{TTL: 120},
+			RetainPolicy: byodav1alpha1.RetainPolicyRetain,
+		},
+	}
+	for _, m := range mutate {
+		m(dp)
+	}
+	return dp
+}
+
+func podInputs(dp *byodav1alpha1.DataPod) PodInputs {
+	return PodInputs{
+		DataPod:      dp,
+		Account:      Account{ID: aid, Network: "byoda.test"},
+		DefaultImage: "ghcr.io/byoda-go/byoda:v0.1.0",
+		Members: []Member{{
+			Membership: "alice-addressbook", ServiceID: 4711, MemberID: mid,
+			KeySecret: "alice-addressbook-member-key", CertSecret: "alice-addressbook-member",
+		}},
+		ConfigHash: "0123456789abcdef01234567",
+	}
+}
+
+func TestDeploymentGolden(t *testing.T) {
+	golden(t, "deployment-s3", Deployment(podInputs(dataPod())))
+
+	local := dataPod(func(dp *byodav1alpha1.DataPod) {
+		dp.Spec.Storage = byodav1alpha1.StorageSpec{Local: &byodav1alpha1.LocalStorage{ClaimName: "alice-data"}}
+		dp.Spec.Image = "registry.example.com/byoda:dev"
+		dp.Spec.Owner.PasswordSecretRef = &byodav1alpha1.SecretKeyReference{Name: "alice-login", Key: "pw"}
+		dp.Spec.Resources = &corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+		}
+	})
+	in := podInputs(local)
+	in.Members = nil
+	golden(t, "deployment-local-no-members", Deployment(in))
+}
+
+func TestPodArgs(t *testing.T) {
+	got := PodArgs(podInputs(dataPod()))
+	want := []string{
+		"pod",
+		"--network", "byoda.test",
+		"--pki-dir", "/etc/byoda/pki",
+		"--account", aid.String(),
+		"--data-dir", "/var/lib/byoda",
+		"--storage", "s3://pods/alice?endpoint=https%3A%2F%2Fs3.example.com&path_style=true&region=eu-west-1",
+		"--kek-file", "/etc/byoda/key-encryption/key",
+		"--listen", ":8443",
+		"--peer-listen", ":8444",
+		"--owner-password-file", "/etc/byoda/owner/password",
+		"--contract", "/etc/byoda/contracts/service-4711.json",
+		"--member", "4711=" + mid.String(),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("PodArgs:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestStorageURL(t *testing.T) {
+	for _, tc := range []struct {
+		storage byodav1alpha1.StorageSpec
+		want    string
+	}{
+		{byodav1alpha1.StorageSpec{Local: &byodav1alpha1.LocalStorage{}}, "file:///var/lib/byoda/storage"},
+		{byodav1alpha1.StorageSpec{S3: &byodav1alpha1.S3Storage{Bucket: "b"}}, "s3://b"},
+		{byodav1alpha1.StorageSpec{S3: &byodav1alpha1.S3Storage{Bucket: "b", Prefix: "p/q"}}, "s3://b/p/q"},
+	} {
+		dp := dataPod(func(dp *byodav1alpha1.DataPod) { dp.Spec.Storage = tc.storage })
+		if got := StorageURL(dp); got != tc.want {
+			t.Errorf("StorageURL(%+v) = %q, want %q", tc.storage, got, tc.want)
+		}
+	}
+}
+
+func TestPodServiceGolden(t *testing.T) {
+	golden(t, "service", PodService(dataPod(func(dp *byodav1alpha1.DataPod) {
+		dp.Spec.Service.Annotations = map[string]string{"example.com/lb": "internal"}
+	})))
+}
+
+func TestDNSEndpointsGolden(t *testing.T) {
+	dp := dataPod()
+	acct := Account{ID: aid, Network: "byoda.test"}
+	golden(t, "dnsendpoint-account-ip", DataPodDNSEndpoint(dp, acct, "192.0.2.10"))
+	golden(t, "dnsendpoint-account-host", DataPodDNSEndpoint(dp, acct, "lb.example.com."))
+	m := membership()
+	golden(t, "dnsendpoint-member", MemberDNSEndpoint(m, MemberIdentity{ID: mid, ServiceID: 4711, Network: "byoda.test"}, "2001:db8::1", 0))
+}
+
+func TestDNSRecordTypes(t *testing.T) {
+	for _, tc := range []struct{ target, typ, out string }{
+		{"192.0.2.1", "A", "192.0.2.1"},
+		{"::ffff:192.0.2.1", "A", "192.0.2.1"},
+		{"2001:db8::1", "AAAA", "2001:db8::1"},
+		{"lb.example.com.", "CNAME", "lb.example.com"},
+	} {
+		ep := DNSRecord{Name: "x.byoda.test", Target: tc.target, TTL: 60}.Endpoint()
+		if ep.RecordType != tc.typ || ep.Targets[0] != tc.out {
+			t.Errorf("target %s: got %s %s, want %s %s", tc.target, ep.RecordType, ep.Targets[0], tc.typ, tc.out)
+		}
+	}
+}
+
+func membership() *byodav1alpha1.Membership {
+	return &byodav1alpha1.Membership{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice-addressbook", Namespace: "people", UID: "22222222-2222-2222-2222-222222222222"},
+		Spec: byodav1alpha1.MembershipSpec{
+			DataPodRef: byodav1alpha1.LocalObjectReference{Name: "alice"},
+			Service:    byodav1alpha1.ServiceReference{Name: "addressbook", Namespace: "services"},
+		},
+	}
+}
+
+func service() *byodav1alpha1.Service {
+	return &byodav1alpha1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "addressbook", Namespace: "services", UID: "33333333-3333-3333-3333-333333333333"},
+		Spec:       byodav1alpha1.ServiceSpec{ServiceID: 4711},
+	}
+}
+
+func TestSecretsGolden(t *testing.T) {
+	dp := dataPod()
+	acct := Account{ID: aid, Network: "byoda.test"}
+	golden(t, "secret-account", AccountSecret(dp, acct, AccountCerts{
+		TLS: []byte("TLS CHAIN"), Data: []byte("DATA CHAIN"), TLSRevision: 1, DataRevision: 2, RootCA: []byte("ROOT"),
+	}))
+	golden(t, "secret-account-key", AccountKeySecret(dp, acct, []byte("TLS KEY"), []byte("DATA KEY")))
+	golden(t, "secret-member", MemberSecret(membership(), MemberIdentity{ID: mid, ServiceID: 4711, Network: "byoda.test"}, MemberCerts{
+		TLS: []byte("TLS CHAIN"), Data: []byte("DATA CHAIN"), TLSRevision: 1, DataRevision: 1, Contract: []byte(`{"service_id": 4711}`), ContractVersion: 3,
+	}))
+	golden(t, "secret-member-key", MemberKeySecret(membership(), MemberIdentity{ID: mid, ServiceID: 4711, Network: "byoda.test"}, []byte("TLS KEY"), []byte("DATA KEY")))
+}
+
+func TestKEKSecretOwnership(t *testing.T) {
+	if refs := KEKSecret(dataPod(), []byte("k")).OwnerReferences; len(refs) != 0 {
+		t.Errorf("retained key-encryption Secret has owner references %v; want none, so that it outlives the DataPod", refs)
+	}
+	del := dataPod(func(dp *byodav1alpha1.DataPod) { dp.Spec.RetainPolicy = byodav1alpha1.RetainPolicyDelete })
+	refs := KEKSecret(del, []byte("k")).OwnerReferences
+	if len(refs) != 1 || refs[0].UID != del.UID {
+		t.Errorf("key-encryption Secret under retainPolicy Delete has owner references %v; want the DataPod", refs)
+	}
+	if s := KEKSecret(del, []byte("k")); s.Immutable == nil || !*s.Immutable {
+		t.Error("key-encryption Secret is not immutable")
+	}
+}
+
+func TestCertificateRequestGolden(t *testing.T) {
+	m := membership()
+	golden(t, "certificaterequest-member", CertificateRequest(Request{
+		Name: MemberRequestName(mid, false, 1), Namespace: "services",
+		Labels: MemberRequestLabels(m, mid, 4711),
+		Issuer: cmmeta.IssuerReference{Name: "addressbook-members-ca", Kind: cmv1.IssuerKind, Group: "cert-manager.io"},
+		CSR:    []byte("CSR"),
+	}))
+	golden(t, "certificaterequest-account-data", CertificateRequest(Request{
+		Name: AccountRequestName(dataPod(), true, 2), Namespace: "people",
+		Labels: DataPodLabels(dataPod()), Owner: OwnerOf(dataPod(), KindDataPod),
+		Issuer: IssuerRef(byodav1alpha1.IssuerReference{Name: "byoda-accounts-ca"}),
+		CSR:    []byte("CSR"), Data: true,
+	}))
+}
+
+func TestServiceChildrenGolden(t *testing.T) {
+	in := ServiceInputs{Service: service(), Network: "byoda.test",
+		ServicesIssuer: IssuerRef(byodav1alpha1.IssuerReference{Name: "byoda-services-ca"})}
+	golden(t, "service-cas", CAs(in))
+	golden(t, "service-issuers", Issuers(in))
+	golden(t, "service-leaves", Leaves(in))
+	golden(t, "service-contract", ContractConfigMap(service(), []byte(`{"service_id": 4711}`), 3))
+}
+
+// TestPermittedDomainsMatchPKI keeps the name constraints of the service CAs
+// made by cert-manager in step with those internal/pki gives its own.
+func TestPermittedDomainsMatchPKI(t *testing.T) {
+	now := time.Now()
+	root, err := pki.NewRootCA("byoda.test", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	servicesKP, err := root.Issue(pki.ServicesCAName("byoda.test"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	services, err := pki.NewCA(servicesKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serviceKP, err := services.Issue(pki.ServiceCAName(4711, "byoda.test"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serviceCA, err := pki.NewCA(serviceKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ca   CA
+		cert func() (*x509.Certificate, error)
+	}{
+		{ServiceCA, func() (*x509.Certificate, error) { return serviceKP.Cert, nil }},
+		{MembersCA, func() (*x509.Certificate, error) {
+			kp, err := serviceCA.Issue(pki.MembersCAName(4711, "byoda.test"), now)
+			return ptr.Deref(kp, pki.KeyPair{}).Cert, err
+		}},
+		{AppsCA, func() (*x509.Certificate, error) {
+			kp, err := serviceCA.Issue(pki.AppsCAName(4711, "byoda.test"), now)
+			return ptr.Deref(kp, pki.KeyPair{}).Cert, err
+		}},
+	} {
+		cert, err := tc.cert()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := PermittedDomains(tc.ca, 4711, "byoda.test"), cert.PermittedDNSDomains; !slices.Equal(got, want) {
+			t.Errorf("%s: PermittedDomains = %q, internal/pki has %q", tc.ca, got, want)
+		}
+	}
+}
+
+func TestRenewAt(t *testing.T) {
+	nb := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got, want := RenewAt(nb, nb.Add(300*time.Hour)), nb.Add(200*time.Hour); !got.Equal(want) {
+		t.Errorf("RenewAt = %s, want %s", got, want)
+	}
+}

@@ -1,0 +1,178 @@
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
+)
+
+// testInvalidContract: an invalid contract gives ContractValid=False with
+// the JSON pointer of the problem, and the operator creates nothing for the
+// Service; a contract for another service id likewise. Fixing the contract
+// recovers.
+func (e *env) testInvalidContract(t *testing.T) {
+	e = e.sub(t)
+	ns := e.kube.CreateNamespace(t, "badcontract")
+
+	var doc map[string]any
+	if err := json.Unmarshal(demoContract(t), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["version"] = "one"
+	bad, _ := json.Marshal(doc)
+	svc := newService(ns, "broken", demoServiceID, bad)
+	other := newService(ns, "other-id", 4712, demoContract(t))
+	e.create(svc, other)
+
+	e.waitCondition(svc, byodav1alpha1.ConditionContractValid, metav1.ConditionFalse, byodav1alpha1.ReasonContractInvalid)
+	c := meta.FindStatusCondition(svc.Status.Conditions, byodav1alpha1.ConditionContractValid)
+	if !strings.Contains(c.Message, "/version") {
+		t.Errorf("ContractValid message %q does not name the pointer /version", c.Message)
+	}
+	e.waitCondition(svc, byodav1alpha1.ConditionReady, metav1.ConditionFalse, "")
+	e.waitCondition(other, byodav1alpha1.ConditionContractValid, metav1.ConditionFalse, byodav1alpha1.ReasonServiceIDMismatch)
+	if c := meta.FindStatusCondition(other.Status.Conditions, byodav1alpha1.ConditionContractValid); !strings.Contains(c.Message, "/service_id") {
+		t.Errorf("ContractValid message %q does not name /service_id", c.Message)
+	}
+
+	// Nothing was created: the terminal error also stops retries, so give
+	// the operator time to do wrong.
+	time.Sleep(2 * time.Second)
+	for _, list := range []client.ObjectList{&corev1.ConfigMapList{}, &cmv1.CertificateList{}, &cmv1.IssuerList{}, &corev1.SecretList{}} {
+		if err := e.c.List(t.Context(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if n := meta.LenList(list); n != 0 {
+			t.Errorf("%d %T in the namespace of Services with invalid contracts, want none", n, list)
+		}
+	}
+
+	// Fixing the contract recovers.
+	patch := client.MergeFrom(svc.DeepCopy())
+	svc.Spec.Contract.Inline = &apiextensionsv1.JSON{Raw: demoContract(t)}
+	if err := e.c.Patch(t.Context(), svc, patch); err != nil {
+		t.Fatal(err)
+	}
+	e.waitAllTrue(svc, byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady, byodav1alpha1.ConditionCertificateReady)
+}
+
+// testCRDValidation: the API server refuses invalid specs with a message
+// that says what is wrong.
+func (e *env) testCRDValidation(t *testing.T) {
+	e = e.sub(t)
+	ns := e.kube.CreateNamespace(t, "validation")
+	ctx := t.Context()
+	dp := func(mut func(*byodav1alpha1.DataPod)) client.Object {
+		d := newDataPod(ns, "valid", "")
+		mut(d)
+		return d
+	}
+	for _, tc := range []struct {
+		name string
+		obj  client.Object
+		want string
+	}{
+		{"storage both", dp(func(d *byodav1alpha1.DataPod) {
+			d.Spec.Storage.S3 = &byodav1alpha1.S3Storage{Bucket: "bucket", CredentialsSecretRef: byodav1alpha1.LocalObjectReference{Name: "s3"}}
+		}), "set exactly one of storage.s3 and storage.local"},
+		{"storage none", dp(func(d *byodav1alpha1.DataPod) { d.Spec.Storage = byodav1alpha1.StorageSpec{} }),
+			"set exactly one of storage.s3 and storage.local"},
+		{"name", dp(func(d *byodav1alpha1.DataPod) { d.Name = "1st-pod" }), "must be a DNS label"},
+		{"dns target", dp(func(d *byodav1alpha1.DataPod) { d.Spec.DNS.Target = "not a host!" }),
+			"dns.target must be an IP address or a lower-case DNS name"},
+		{"retain policy", dp(func(d *byodav1alpha1.DataPod) { d.Spec.RetainPolicy = "Keep" }), `supported values: "Retain", "Delete"`},
+		{"s3 endpoint", dp(func(d *byodav1alpha1.DataPod) {
+			d.Spec.Storage = byodav1alpha1.StorageSpec{S3: &byodav1alpha1.S3Storage{Bucket: "bucket", Endpoint: "s3.example.com",
+				CredentialsSecretRef: byodav1alpha1.LocalObjectReference{Name: "s3"}}}
+		}), "endpoint must be an http or https URL"},
+		{"network domain", dp(func(d *byodav1alpha1.DataPod) { d.Spec.Network.Domain = "Byoda.Test" }), "spec.network.domain"},
+		{"ttl", dp(func(d *byodav1alpha1.DataPod) { d.Spec.DNS.TTL = 5 }), "spec.dns.ttl"},
+		{"contract both", func() client.Object {
+			s := newService(ns, "svc", 1, []byte(`{}`))
+			s.Spec.Contract.ConfigMapKeyRef = &byodav1alpha1.ConfigMapKeyReference{Name: "c"}
+			return s
+		}(), "set exactly one of contract.inline and contract.configMapKeyRef"},
+		{"service both", func() client.Object {
+			m := newMembership(ns, "m", "valid", "", "svc")
+			m.Spec.Service.ServiceID = ptr.To[int64](7)
+			return m
+		}(), "set exactly one of service.name"},
+		{"service none", newMembership(ns, "m", "valid", "", ""), "set exactly one of service.name"},
+	} {
+		err := e.c.Create(ctx, tc.obj)
+		if err == nil {
+			t.Errorf("%s: created, want refused with %q", tc.name, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %q does not say %q", tc.name, err, tc.want)
+		}
+	}
+
+	// Immutable fields.
+	svc := newService(ns, "immutable", demoServiceID, demoContract(t))
+	pod := newDataPod(ns, "immutable", "")
+	pod.Spec.Network.Domain = network
+	m := newMembership(ns, "immutable", "immutable", "", "immutable")
+	e.create(svc, pod, m)
+	for _, tc := range []struct {
+		name   string
+		obj    client.Object
+		mutate func()
+		want   string
+	}{
+		{"service id", svc, func() { svc.Spec.ServiceID = 4712 }, "serviceID cannot be changed"},
+		{"network domain", pod, func() { pod.Spec.Network.Domain = "other.test" }, "network.domain cannot be changed"},
+		{"datapod ref", m, func() { m.Spec.DataPodRef.Name = "other" }, "dataPodRef cannot be changed"},
+		{"service ref", m, func() { m.Spec.Service.Name = "other" }, "service cannot be changed"},
+	} {
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(tc.obj), tc.obj); err != nil {
+			t.Fatal(err)
+		}
+		tc.mutate()
+		err := e.c.Update(ctx, tc.obj)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: update error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// testMissingReferences: a Membership naming a DataPod or a Service that
+// does not exist waits with a reason, and joins once they appear.
+func (e *env) testMissingReferences(t *testing.T) {
+	e = e.sub(t)
+	ns := e.kube.CreateNamespace(t, "missing")
+	m := newMembership(ns, "carol-addressbook", "carol", "", "addressbook")
+	e.create(m)
+	e.waitCondition(m, byodav1alpha1.ConditionReady, metav1.ConditionFalse, byodav1alpha1.ReasonNotReady)
+	e.waitCondition(m, byodav1alpha1.ConditionJoined, metav1.ConditionFalse, byodav1alpha1.ReasonDataPodNotFound)
+
+	e.create(newDataPod(ns, "carol", "192.0.2.30"))
+	e.waitCondition(m, byodav1alpha1.ConditionJoined, metav1.ConditionFalse, byodav1alpha1.ReasonServiceNotFound)
+	if c := meta.FindStatusCondition(m.Status.Conditions, byodav1alpha1.ConditionJoined); !strings.Contains(c.Message, ns+"/addressbook") {
+		t.Errorf("message %q does not name the missing Service", c.Message)
+	}
+	// The membership has made nothing while it waited.
+	var secrets corev1.SecretList
+	if err := e.c.List(context.Background(), &secrets, client.InNamespace(ns), client.MatchingLabels{byodav1alpha1.LabelMembership: m.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 0 {
+		t.Errorf("the waiting Membership made %d Secrets", len(secrets.Items))
+	}
+
+	e.create(newService(ns, "addressbook", demoServiceID, demoContract(t)))
+	e.waitAllTrue(m, byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionDNSReady, byodav1alpha1.ConditionJoined)
+}
