@@ -242,7 +242,7 @@ func checkFormat(f Format, s string) string {
 			return `a time (RFC 3339, such as "12:00:00Z")`
 		}
 	case FormatUUID:
-		if !isUUID(s) {
+		if !IsUUID(s) {
 			return `a UUID (such as "3f2504e0-4f89-41d3-9a0c-0305e82c3301")`
 		}
 	case FormatURI, FormatURL, FormatIRI:
@@ -274,7 +274,10 @@ func checkFormat(f Format, s string) string {
 	return ""
 }
 
-func isUUID(s string) bool {
+// IsUUID reports whether s is a UUID in its textual form (8-4-4-4-12 hex
+// digits), the value a "uuid" field holds. Store, GraphQL layer and record
+// validation all judge uuid values by it.
+func IsUUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/byoda-go/byoda/podruntime/contract"
 )
 
 // collected is one entry of a response object: the fields of a selection
@@ -262,7 +264,7 @@ func coerceScalar(v any, typeName string) (any, string) {
 		}
 		return nil, "want true or false" + got(v)
 	case scalarUUID:
-		if s, ok := v.(string); ok && isUUID(s) {
+		if s, ok := v.(string); ok && contract.IsUUID(s) {
 			return strings.ToLower(s), ""
 		}
 		return nil, `want a UUID (such as "3f2504e0-4f89-41d3-9a0c-0305e82c3301")` + got(v)
@@ -297,26 +299,6 @@ func got(v any) string {
 		return ", got an object"
 	}
 	return ""
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func isDateTime(s string) bool {

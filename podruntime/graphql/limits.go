@@ -5,6 +5,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/core"
+
+	"github.com/byoda-go/byoda/podruntime/contract"
 )
 
 // The limits below are validation rules rather than handler extensions:
@@ -102,7 +104,7 @@ var scalarLiteralsRule = core.Rule{
 					msg = `want a date-time (RFC 3339, such as "2025-01-31T12:00:00Z")`
 				}
 			case scalarUUID:
-				if v.Kind != ast.StringValue || !isUUID(v.Raw) {
+				if v.Kind != ast.StringValue || !contract.IsUUID(v.Raw) {
 					msg = `want a UUID (such as "3f2504e0-4f89-41d3-9a0c-0305e82c3301")`
 				}
 			default:

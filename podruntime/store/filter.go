@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/byoda-go/byoda/podruntime/contract"
 )
 
 // Op is a filter operator. Which operators a field has depends on its type:
@@ -225,7 +227,7 @@ func compileCond(t *table, c Condition) (cond, error) {
 		cc.v = value{k: k, s: s}
 	case k == kUUID:
 		s, ok := c.Value.(string)
-		if !ok || !isUUID(s) {
+		if !ok || !contract.IsUUID(s) {
 			return cond{}, fail(`a UUID such as "3f2504e0-4f89-41d3-9a0c-0305e82c3301"`)
 		}
 		cc.v = value{k: k, s: s}
@@ -466,26 +468,6 @@ func classEnd(p string, i int) int {
 		return -1
 	}
 	return j + k
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func opList(ops []Op) string {

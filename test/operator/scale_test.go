@@ -53,7 +53,7 @@ func TestScale(t *testing.T) {
 	if addr := os.Getenv("BYODA_SCALE_CM_PROFILER"); addr != "" {
 		cmArgs = append(cmArgs, "-profiler-address", addr)
 	}
-	cm := testenv.StartCertManagerArgs(t, k, cmArgs...)
+	cm := testenv.StartCertManager(t, k, cmArgs...)
 	e := &env{t: t, kube: k, c: k.Client, cm: cm, run: &runner{}}
 	e.kubectl("apply", "-f", filepath.Join(testenv.RepoRoot(), "config", "samples", "network.yaml"))
 	for _, name := range []string{"byoda-root-ca", accountsIssuer, servicesIssuer} {
@@ -68,7 +68,7 @@ func TestScale(t *testing.T) {
 	selfSigned := os.Getenv("BYODA_SCALE_CM_SELFSIGNED") != ""
 	if !selfSigned {
 		cm.Stop()
-		cm = testenv.StartCertManagerArgs(t, k, append(cmArgs, "-controllers", withoutSelfSigned)...)
+		cm = testenv.StartCertManager(t, k, append(cmArgs, "-controllers", withoutSelfSigned)...)
 		e.cm = cm
 	}
 

@@ -20,18 +20,20 @@ const CertManagerNamespace = "cert-manager"
 // StartCertManager runs the cert-manager controller (bin/cert-manager: the
 // certificate, CertificateRequest, selfSigned and CA issuer controllers; no
 // webhook, no ACME) against k, and returns once it has made a selfSigned Issuer
-// Ready. It is stopped in t.Cleanup.
-func StartCertManager(t testing.TB, k *Kube) *Process {
+// Ready. It is stopped in t.Cleanup. extra flags go to the controller, such as
+// "-kube-api-qps", "-kube-api-burst" and "-concurrent-workers" for scale tests.
+func StartCertManager(t testing.TB, k *Kube, extra ...string) *Process {
 	t.Helper()
 	bin := Binary(t, "cert-manager")
 	if err := k.EnsureNamespace(t.Context(), CertManagerNamespace); err != nil {
 		t.Fatal(err)
 	}
-	p := StartProcess(t, "cert-manager", bin, []string{
+	args := append([]string{
 		"-kubeconfig", k.Kubeconfig,
 		"-cluster-resource-namespace", CertManagerNamespace,
 		"-v", "2",
-	}, nil)
+	}, extra...)
+	p := StartProcess(t, "cert-manager", bin, args, nil)
 
 	// A fresh probe Issuer per start: one left Ready by an earlier controller on
 	// the same API server would prove nothing about this one.
