@@ -89,7 +89,14 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 		"services", sids, "storage", p.storageURL, "startup", p.now().Sub(p.started).String())
 	// Loading contracts and restoring stores leaves garbage; an idle pod
 	// should not keep the memory it took.
-	go debug.FreeOSMemory()
+	go func() {
+		debug.FreeOSMemory()
+		if n, err := releaseStartupPages(); err != nil {
+			p.log.Warn("Could not release start-up pages", "err", err)
+		} else {
+			p.log.Debug("Released start-up pages", "bytes", n)
+		}
+	}()
 
 	var err error
 	select {
