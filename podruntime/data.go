@@ -56,7 +56,7 @@ func (d *storeData) Query(ctx context.Context, class string, q graphql.Query) (p
 		return graphql.Page{TotalCount: n}, mapStoreError(err)
 	}
 	defer d.observe(class, "query", time.Now(), &err)
-	p, err := d.st.Query(ctx, class, store.Query{Filter: filter, First: q.First, After: q.After, Fields: q.Fields, SkipCount: q.SkipCount})
+	p, err := d.st.Query(ctx, class, store.Query{Filter: filter, First: q.First, After: q.After, Fields: q.Fields, SkipCount: q.SkipCount, Rows: true})
 	if err != nil {
 		return graphql.Page{}, mapStoreError(err)
 	}
@@ -66,9 +66,31 @@ func (d *storeData) Query(ctx context.Context, class string, q graphql.Query) (p
 		TotalCount: p.TotalCount,
 	}
 	for i, e := range p.Edges {
-		page.Edges[i] = graphql.Edge{Cursor: e.Cursor, Node: e.Node}
+		node := e.Node
+		if r, ok := node.(*store.Row); ok {
+			node = rowObject{r}
+		}
+		page.Edges[i] = graphql.Edge{Cursor: e.Cursor, Node: node}
 	}
 	return page, nil
+}
+
+// rowObject serves a store row to the executor as a graphql.Object. It is
+// one pointer, so it goes into an interface without an allocation.
+type rowObject struct{ r *store.Row }
+
+func (o rowObject) Field(name string) graphql.Value {
+	v := o.r.Field(name)
+	return graphql.Value{Kind: valueKinds[v.Kind], Str: v.Str, Int: v.Int, Float: v.Float, Other: v.Other}
+}
+
+var valueKinds = [...]graphql.ValueKind{
+	store.ValueNone:   graphql.ValueNone,
+	store.ValueString: graphql.ValueString,
+	store.ValueInt:    graphql.ValueInt,
+	store.ValueFloat:  graphql.ValueFloat,
+	store.ValueBool:   graphql.ValueBool,
+	store.ValueOther:  graphql.ValueOther,
 }
 
 func (d *storeData) Update(ctx context.Context, class string, filter graphql.Filter, patch graphql.Record) (n int, err error) {

@@ -86,8 +86,12 @@ func TestStoreDataQuery(t *testing.T) {
 	if err != nil || len(page.Edges) != 2 || !page.PageInfo.HasNextPage || page.PageInfo.EndCursor == "" {
 		t.Fatalf("first page: %+v %v", page, err)
 	}
-	if rec := page.Edges[0].Node.(map[string]any); len(rec) != 1 || rec["city"] != "city-0" {
-		t.Errorf("projected node = %v", rec)
+	obj := page.Edges[0].Node.(graphql.Object)
+	if v := obj.Field("city"); v.Kind != graphql.ValueString || v.Str != "city-0" {
+		t.Errorf("projected node's city = %+v, want the string city-0", v)
+	}
+	if v := obj.Field("street"); v.Kind != graphql.ValueNone {
+		t.Errorf("projected node's street = %+v, want none: the query did not ask for it", v)
 	}
 	page, err = d.Query(ctx, "addresses", graphql.Query{First: 20, After: page.PageInfo.EndCursor})
 	if err != nil || len(page.Edges) != 3 || page.PageInfo.HasNextPage {

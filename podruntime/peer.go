@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/contract"
@@ -56,15 +58,25 @@ func (p *Pod) peerCaller(ctx context.Context, id *pki.Identity, m *membership) (
 const maxLinksPerMember = store.MaxFirst
 
 // relations returns the relations of the pod's network links to member
-// id, in lower case, without duplicates.
+// id, in lower case, without duplicates. The slice may be shared: callers
+// must not change it.
 func (m *membership) relations(ctx context.Context, memberID string) ([]string, error) {
 	if !m.links {
 		return nil, nil
 	}
+	if m.linkCache == nil {
+		return m.lookupRelations(ctx, memberID)
+	}
+	return m.linkCache.get(memberID, func() ([]string, error) { return m.lookupRelations(ctx, memberID) })
+}
+
+// lookupRelations reads the relations of member id from network_links.
+func (m *membership) lookupRelations(ctx context.Context, memberID string) ([]string, error) {
 	page, err := m.store.Query(ctx, linksClass, store.Query{
 		Filter: store.Filter{{Field: linkMemberField, Op: store.OpEq, Value: memberID}},
 		First:  maxLinksPerMember,
 		Fields: []string{linkRelationField},
+		Rows:   true,
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrInvalid) {
@@ -76,13 +88,66 @@ func (m *membership) relations(ctx context.Context, memberID string) ([]string, 
 	}
 	var rels []string
 	for _, e := range page.Edges {
-		rec, _ := e.Node.(map[string]any)
-		if r, ok := rec[linkRelationField].(string); ok && r != "" {
+		v := e.Node.(*store.Row).Field(linkRelationField)
+		if r := v.Str; v.Kind == store.ValueString && r != "" {
 			r = strings.ToLower(r)
 			if !slices.Contains(rels, r) {
 				rels = append(rels, r)
 			}
 		}
 	}
+	return rels, nil
+}
+
+// linkCache remembers the relations of the members that called until
+// network_links changes: a peer's requests, one after the other, would
+// otherwise each query the class. The store reports every change once it is
+// visible to queries; a change bumps the generation, which retires every
+// entry, so an answer never outlives the links it was read from (a lookup
+// that raced with a change is stored under the generation it started in,
+// already retired).
+type linkCache struct {
+	gen      atomic.Uint64
+	mu       sync.Mutex
+	byMember map[string]linkEntry
+}
+
+type linkEntry struct {
+	gen  uint64
+	rels []string
+}
+
+// maxCachedMembers bounds the cache; when it is full it starts over.
+const maxCachedMembers = 4096
+
+func newLinkCache(st *store.Store) *linkCache {
+	c := &linkCache{byMember: map[string]linkEntry{}}
+	st.Watch(func(ch store.Change) {
+		if ch.Class == linksClass {
+			c.gen.Add(1)
+		}
+	})
+	return c
+}
+
+// get returns the cached relations of memberID, or looks them up.
+func (c *linkCache) get(memberID string, lookup func() ([]string, error)) ([]string, error) {
+	gen := c.gen.Load()
+	c.mu.Lock()
+	e, ok := c.byMember[memberID]
+	c.mu.Unlock()
+	if ok && e.gen == gen {
+		return e.rels, nil
+	}
+	rels, err := lookup()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.byMember) >= maxCachedMembers {
+		clear(c.byMember)
+	}
+	c.byMember[memberID] = linkEntry{gen: gen, rels: rels}
+	c.mu.Unlock()
 	return rels, nil
 }

@@ -65,6 +65,7 @@ type membership struct {
 	data       *storeData
 	graphql    http.Handler
 	links      bool // the contract has a network_links class to look callers up in
+	linkCache  *linkCache
 	cert       tls.Certificate
 }
 
@@ -192,6 +193,11 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 		return nil, fmt.Errorf("service %d: %w", sid, err)
 	}
 	m.store = st
+	if m.links && !c.Class(linksClass).CacheOnly {
+		// Records that expire would change the links without a change
+		// the store reports: such a class is read on every request.
+		m.linkCache = newLinkCache(st)
+	}
 	m.data = &storeData{st: st, c: c, sid: strconv.FormatUint(uint64(sid), 10), metrics: p.metrics}
 	h, err := graphql.NewHandler(c, m.data, graphql.Options{
 		MaxBodyBytes:  MaxBodyBytes,

@@ -93,8 +93,68 @@ type Page struct {
 type Edge struct {
 	// Cursor identifies the item for Query.After; it is opaque to clients.
 	Cursor string
-	// Node is the item: a Record, or a scalar for an array of scalars.
+	// Node is the item: a Record or an Object, or a scalar for an array of
+	// scalars.
 	Node any
+}
+
+// Object is an item storage hands out without building a Record for it:
+// the executor asks only for the fields the query selects, and a scalar
+// costs no allocation. Pages of many records should use it.
+type Object interface {
+	// Field returns the value of the named field, of Kind ValueNone when
+	// the item has none.
+	Field(name string) Value
+}
+
+// ValueKind says which field of a Value holds it.
+type ValueKind uint8
+
+// The kinds of a Value.
+const (
+	ValueNone   ValueKind = iota // absent
+	ValueString                  // Str: a string, uuid or date-time field
+	ValueInt                     // Int
+	ValueFloat                   // Float
+	ValueBool                    // Int, 1 for true
+	ValueOther                   // Other, as a Record holds it: an array
+)
+
+// Value is a field of an Object.
+type Value struct {
+	Kind  ValueKind
+	Str   string
+	Int   int64
+	Float float64
+	Other any
+}
+
+// any returns v as a Record holds it.
+func (v Value) any() any {
+	switch v.Kind {
+	case ValueString:
+		return v.Str
+	case ValueInt:
+		return v.Int
+	case ValueFloat:
+		return v.Float
+	case ValueBool:
+		return v.Int != 0
+	case ValueOther:
+		return v.Other
+	}
+	return nil
+}
+
+// mapObject reads a Record as an Object.
+type mapObject map[string]any
+
+func (m mapObject) Field(name string) Value {
+	v := m[name]
+	if v == nil {
+		return Value{}
+	}
+	return Value{Kind: ValueOther, Other: v}
 }
 
 // PageInfo says where a Page ends.

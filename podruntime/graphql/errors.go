@@ -88,7 +88,7 @@ func (x *execution) dataError(what string, err error) *gqlerror.Error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return x.errorf(CodeUnavailable, "%s: %v", what, err)
 	}
-	x.es.log.ErrorContext(x.ctx, "Data request failed", "request", what, "path", pathString(x.path), "err", err)
+	x.es.log.ErrorContext(x.ctx, "Data request failed", "request", what, "path", pathString(x.pathCopy()), "err", err)
 	return x.errorf(CodeInternal, "%s: internal error; the pod's log has the details", what)
 }
 

@@ -167,20 +167,39 @@ type execution struct {
 	op     *gql.OperationContext
 	caller contract.Caller
 	out    []byte
-	path   ast.Path
+	// path is where the execution is, kept without ast.Path's interface
+	// values (one allocation per element) and converted only for an error.
+	path []pathElem
 	// firstCode is the code of the first error since the root field
 	// started, for Options.Observe.
 	firstCode string
 }
 
 func (es *executableSchema) newExecution(ctx context.Context, op *gql.OperationContext) *execution {
-	return &execution{es: es, ctx: ctx, op: op, caller: CallerFrom(ctx), out: make([]byte, 0, 1024), path: make(ast.Path, 0, 8)}
+	return &execution{es: es, ctx: ctx, op: op, caller: CallerFrom(ctx), out: getBuffer(), path: make([]pathElem, 0, 8)}
 }
 
-func (x *execution) pathCopy() ast.Path { return slices.Clone(x.path) }
+// pathElem is a field name, or a list index when name is empty.
+type pathElem struct {
+	name  string
+	index int
+}
 
-func (x *execution) push(key string) { x.path = append(x.path, ast.PathName(key)) }
-func (x *execution) pushIndex(i int) { x.path = append(x.path, ast.PathIndex(i)) }
+// pathCopy returns where the execution is as the path of an error.
+func (x *execution) pathCopy() ast.Path {
+	p := make(ast.Path, len(x.path))
+	for i, e := range x.path {
+		if e.name != "" {
+			p[i] = ast.PathName(e.name)
+		} else {
+			p[i] = ast.PathIndex(e.index)
+		}
+	}
+	return p
+}
+
+func (x *execution) push(key string) { x.path = append(x.path, pathElem{name: key}) }
+func (x *execution) pushIndex(i int) { x.path = append(x.path, pathElem{index: i}) }
 func (x *execution) pop()            { x.path = x.path[:len(x.path)-1] }
 
 // addError reports an error in the response.
@@ -295,7 +314,7 @@ func (x *execution) queryObject(r *root, f *collected) []*gqlerror.Error {
 		x.null()
 		return nil
 	}
-	x.record(cls, cls, rec, x.collect(f.sel, cls.Name), true)
+	x.record(cls, cls, mapObject(rec), x.plan(cls, cls, x.collect(f.sel, cls.Name), true))
 	return nil
 }
 
@@ -416,11 +435,11 @@ func (x *execution) page(r *root, p *Page, fields []collected) {
 }
 
 func (x *execution) edges(r *root, edges []Edge, fields []collected) {
-	// The node selections are the same for every edge: collect them once.
-	nodeFields := make([][]collected, len(fields))
+	// The node selections are the same for every edge: plan them once.
+	nodePlans := make([][]recordField, len(fields))
 	for i := range fields {
 		if fields[i].name == "node" {
-			nodeFields[i] = x.collect(fields[i].sel, r.node)
+			nodePlans[i] = x.nodePlan(r, fields[i].sel)
 		}
 	}
 	x.out = append(x.out, '[')
@@ -443,7 +462,7 @@ func (x *execution) edges(r *root, edges []Edge, fields []collected) {
 			case "origin":
 				x.origin()
 			case "node":
-				x.node(r, e.Node, nodeFields[i])
+				x.node(r, e.Node, nodePlans[i])
 			default:
 				x.null()
 			}
@@ -464,19 +483,31 @@ func (x *execution) origin() {
 }
 
 // node writes an item of an array class: a record, checking read access to
-// each field, or a scalar.
-func (x *execution) node(r *root, node any, fields []collected) {
+// each field (plan is the class's plan for the node's selection), or a
+// scalar.
+func (x *execution) node(r *root, node any, plan []recordField) {
 	item := r.class.RecordClass()
 	if item == nil {
 		x.out = appendScalar(x.out, r.node, node)
 		return
 	}
-	rec, ok := node.(map[string]any)
-	if !ok {
+	switch rec := node.(type) {
+	case Object:
+		x.record(r.class, item, rec, plan)
+	case map[string]any:
+		x.record(r.class, item, mapObject(rec), plan)
+	default:
 		x.null()
-		return
 	}
-	x.record(r.class, item, rec, fields, true)
+}
+
+// nodePlan is the plan of node for a selection of the node of r.
+func (x *execution) nodePlan(r *root, sel ast.SelectionSet) []recordField {
+	item := r.class.RecordClass()
+	if item == nil {
+		return nil
+	}
+	return x.plan(r.class, item, x.collect(sel, r.node), true)
 }
 
 func (x *execution) pageInfo(pi *PageInfo, fields []collected) {
@@ -502,37 +533,70 @@ func (x *execution) pageInfo(pi *PageInfo, fields []collected) {
 	x.out = append(x.out, '}')
 }
 
-// record writes the selected fields of rec, a record of rc. When access is
-// set, rec is a record of the top-level class cls and each field is checked
-// against the contract: a field the caller may not read is null, with a
-// FORBIDDEN error at its path. The records inside a record's arrays have no
-// rules of their own: the field that holds them was checked.
-func (x *execution) record(cls, rc *contract.Class, rec map[string]any, fields []collected, access bool) {
-	x.out = append(x.out, '{')
+// recordField is a field a query selects of a record, with what writing it
+// needs, worked out once for all the records of a page.
+type recordField struct {
+	*collected
+	fd     *contract.Field // nil when the class has no such field
+	denied bool            // the caller may not read it
+}
+
+// plan works out the fields of records of rc that fields selects. With
+// access set, the records are of the top-level class cls and each field is
+// checked against the contract; the records inside a record's arrays have
+// no rules of their own: the field that holds them was checked.
+func (x *execution) plan(cls, rc *contract.Class, fields []collected, access bool) []recordField {
+	p := make([]recordField, len(fields))
 	for i := range fields {
 		f := &fields[i]
+		p[i] = recordField{collected: f, fd: rc.Field(f.name)}
+		if access && p[i].fd != nil {
+			p[i].denied = !x.allowed(contract.ActionRead, cls, f.name)
+		}
+	}
+	return p
+}
+
+// record writes the planned fields of rec, a record of rc, which is cls or
+// the class of the items of one of its arrays. A field the caller may not
+// read is null, with a FORBIDDEN error at its path.
+func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordField) {
+	x.out = append(x.out, '{')
+	for i := range plan {
+		f := &plan[i]
 		x.key(i, f.key)
 		if f.name == "__typename" {
 			x.out = appendString(x.out, rc.Name)
 			continue
 		}
 		x.push(f.key)
-		fd := rc.Field(f.name)
 		switch {
-		case fd == nil:
+		case f.fd == nil:
 			x.null()
-		case access && !x.allowed(contract.ActionRead, cls, f.name):
+		case f.denied:
 			x.null()
 			x.addError(x.forbidden(contract.ActionRead, cls, f.name))
 		default:
-			x.fieldValue(cls, fd, rec[f.name], f)
+			x.fieldValue(cls, f.fd, rec.Field(f.name), f.collected)
 		}
 		x.pop()
 	}
 	x.out = append(x.out, '}')
 }
 
-func (x *execution) fieldValue(cls *contract.Class, fd *contract.Field, v any, f *collected) {
+func (x *execution) fieldValue(cls *contract.Class, fd *contract.Field, v Value, f *collected) {
+	switch {
+	case v.Kind == ValueNone:
+		x.null()
+	case v.Kind != ValueOther && fd.Type != contract.TypeArray:
+		x.out = appendValue(x.out, scalarType(fd.Type, fd.Format), v)
+	default:
+		x.anyValue(cls, fd, v.any(), f)
+	}
+}
+
+// anyValue writes a field's value held as a Record holds it.
+func (x *execution) anyValue(cls *contract.Class, fd *contract.Field, v any, f *collected) {
 	if v == nil {
 		x.null()
 		return
@@ -541,9 +605,9 @@ func (x *execution) fieldValue(cls *contract.Class, fd *contract.Field, v any, f
 		x.out = appendScalar(x.out, scalarType(fd.Type, fd.Format), v)
 		return
 	}
-	var sub []collected
+	var sub []recordField
 	if fd.Items.Class != nil {
-		sub = x.collect(f.sel, fd.Items.Class.Name)
+		sub = x.plan(cls, fd.Items.Class, x.collect(f.sel, fd.Items.Class.Name), false)
 	}
 	item := func(i int, v any) {
 		if i > 0 {
@@ -559,7 +623,7 @@ func (x *execution) fieldValue(cls *contract.Class, fd *contract.Field, v any, f
 			return
 		}
 		x.pushIndex(i)
-		x.record(cls, fd.Items.Class, rec, sub, false)
+		x.record(cls, fd.Items.Class, mapObject(rec), sub)
 		x.pop()
 	}
 	x.out = append(x.out, '[')

@@ -95,6 +95,22 @@ func appendFloat(b []byte, v any) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
+// appendValue appends a typed value as the GraphQL scalar named t, as
+// appendScalar does for the same value boxed.
+func appendValue(b []byte, t string, v Value) []byte {
+	switch {
+	case v.Kind == ValueString && t != "Int" && t != "Float" && t != "Boolean":
+		return appendString(b, v.Str)
+	case v.Kind == ValueInt && t == "Int":
+		return strconv.AppendInt(b, v.Int, 10)
+	case v.Kind == ValueBool && t == "Boolean":
+		return strconv.AppendBool(b, v.Int != 0)
+	case v.Kind == ValueFloat && t == "Float" && !math.IsInf(v.Float, 0) && !math.IsNaN(v.Float):
+		return strconv.AppendFloat(b, v.Float, 'g', -1, 64)
+	}
+	return appendScalar(b, t, v.any())
+}
+
 // appendScalar appends a stored value as the GraphQL scalar named t, or null
 // when the value does not fit it.
 func appendScalar(b []byte, t string, v any) []byte {

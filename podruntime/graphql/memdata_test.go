@@ -56,6 +56,39 @@ func cloneNode(n any) any {
 	return n
 }
 
+// pageNode hands out a record of a page as a typedObject, as the pod's store
+// does, so that the tests cover the executor's Object path (Get and
+// subscriptions cover its Record path).
+func pageNode(n any) any {
+	if r, ok := n.(map[string]any); ok {
+		return typedObject(maps.Clone(r))
+	}
+	return n
+}
+
+// typedObject is a Record read as an Object with typed scalars.
+type typedObject map[string]any
+
+func (o typedObject) Field(name string) Value {
+	switch v := o[name].(type) {
+	case nil:
+		return Value{}
+	case string:
+		return Value{Kind: ValueString, Str: v}
+	case int64:
+		return Value{Kind: ValueInt, Int: v}
+	case float64:
+		return Value{Kind: ValueFloat, Float: v}
+	case bool:
+		if v {
+			return Value{Kind: ValueBool, Int: 1}
+		}
+		return Value{Kind: ValueBool}
+	default:
+		return Value{Kind: ValueOther, Other: v}
+	}
+}
+
 func (m *memData) Get(_ context.Context, class string) (Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -130,7 +163,7 @@ func (m *memData) Query(_ context.Context, class string, q Query) (Page, error) 
 			continue
 		}
 		if len(p.Edges) < q.First {
-			p.Edges = append(p.Edges, Edge{Cursor: strconv.Itoa(it.seq), Node: cloneNode(it.node)})
+			p.Edges = append(p.Edges, Edge{Cursor: strconv.Itoa(it.seq), Node: pageNode(it.node)})
 		} else if len(p.Edges) == q.First && q.First > 0 {
 			p.PageInfo.HasNextPage = true
 		}

@@ -53,8 +53,12 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
+	resp := responses(ctx)
+	out := appendResponse(getBuffer(), resp)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(appendResponse(nil, responses(ctx)))
+	_, _ = w.Write(out)
+	putBuffer(out)
+	putBuffer(resp.Data)
 }
 
 // fallback hands the request, with the body already read, to gqlgen's POST

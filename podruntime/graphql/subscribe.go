@@ -158,7 +158,7 @@ func (x *execution) updateEvent(r *root, ch Change, fields []collected) {
 		case "action":
 			x.out = appendString(x.out, string(ch.Action))
 		case "node":
-			x.node(r, ch.Node, x.collect(f.sel, r.node))
+			x.node(r, ch.Node, x.nodePlan(r, f.sel))
 		case "origin":
 			x.origin()
 		default:

@@ -22,6 +22,9 @@ type Query struct {
 	// SkipCount stops the scan at the first match past the page, for
 	// callers that do not need Page.TotalCount (it is then zero).
 	SkipCount bool
+	// Rows makes each Edge.Node of a class of objects a *Row instead of a
+	// map.
+	Rows bool
 }
 
 // Page is one page of a query's result, in the order records were
@@ -39,8 +42,8 @@ type Edge struct {
 	// are appended, updated or deleted.
 	Cursor string
 	// Node is the record: a map of field names to values (string, int64,
-	// float64, bool, or []any for arrays), or, for an array of scalars, the
-	// value itself.
+	// float64, bool, or []any for arrays), or a *Row with Query.Rows, or,
+	// for an array of scalars, the value itself.
 	Node any
 }
 
@@ -99,7 +102,7 @@ func (s *Store) query(ctx context.Context, class string, q Query, first int) (*P
 	now := s.expire()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return t.query(conds, after, first, now, proj, q.SkipCount), nil
+	return t.query(conds, after, first, now, proj, q.SkipCount, q.Rows && !t.scalar), nil
 }
 
 func (t *table) projection(fields []string) ([]int, error) {
@@ -119,15 +122,25 @@ func (t *table) projection(fields []string) ([]int, error) {
 	return proj, nil
 }
 
-func (t *table) query(conds []cond, after uint64, first int, now int64, proj []int, skipCount bool) *Page {
+func (t *table) query(conds []cond, after uint64, first int, now int64, proj []int, skipCount, rows bool) *Page {
 	page := &Page{Edges: make([]Edge, 0, min(first, 64))}
+	var slots []int
+	if rows {
+		slots = make([]int, 0, min(first, 64))
+	}
 	t.scan(conds, now, func(slot int) bool {
 		page.TotalCount++
 		id := t.ids[slot]
 		switch {
 		case id <= after:
 		case len(page.Edges) < first:
-			page.Edges = append(page.Edges, Edge{Cursor: encodeCursor(id), Node: t.record(slot, proj)})
+			e := Edge{Cursor: encodeCursor(id)}
+			if rows {
+				slots = append(slots, slot)
+			} else {
+				e.Node = t.record(slot, proj)
+			}
+			page.Edges = append(page.Edges, e)
 		default:
 			page.PageInfo.HasNextPage = true
 			return !skipCount
@@ -136,6 +149,12 @@ func (t *table) query(conds []cond, after uint64, first int, now int64, proj []i
 	})
 	if skipCount {
 		page.TotalCount = 0
+	}
+	if rows {
+		rs := t.rows(slots, proj)
+		for i := range rs {
+			page.Edges[i].Node = &rs[i]
+		}
 	}
 	if n := len(page.Edges); n > 0 {
 		page.PageInfo.EndCursor = page.Edges[n-1].Cursor

@@ -582,3 +582,47 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("changes %q, want %q", got, want)
 	}
 }
+
+// TestRows checks that a page of Rows holds what a page of maps holds, field
+// by field and kind by kind, with and without a projection.
+func TestRows(t *testing.T) {
+	s := openStore(t, testOptions(t, localObjects(t), kitchenContract(t)))
+	items := operatorItems()
+	items[0].(map[string]any)["labels"] = []any{"x", "y"}
+	mustAppend(t, s, "items", items...)
+	for _, fields := range [][]string{nil, {"name", "size", "labels"}} {
+		maps := mustQuery(t, s, "items", Query{Fields: fields})
+		rows := mustQuery(t, s, "items", Query{Fields: fields, Rows: true})
+		if len(rows.Edges) != len(maps.Edges) || rows.PageInfo != maps.PageInfo {
+			t.Fatalf("fields %v: %d rows %+v, %d maps %+v", fields, len(rows.Edges), rows.PageInfo, len(maps.Edges), maps.PageInfo)
+		}
+		for i, e := range rows.Edges {
+			r := e.Node.(*Row)
+			want := maps.Edges[i].Node.(map[string]any)
+			if got := r.Map(); !reflect.DeepEqual(got, want) || e.Cursor != maps.Edges[i].Cursor {
+				t.Errorf("fields %v, row %d: %v (cursor %s), want %v (cursor %s)", fields, i, got, e.Cursor, want, maps.Edges[i].Cursor)
+			}
+		}
+	}
+	r := mustQuery(t, s, "items", Query{Rows: true}).Edges[0].Node.(*Row)
+	for field, want := range map[string]Value{
+		"name":    {Kind: ValueString, Str: "apple"},
+		"item_id": {Kind: ValueString, Str: uid(1)},
+		"created": {Kind: ValueString, Str: ts(1)},
+		"size":    {Kind: ValueInt, Int: 1},
+		"weight":  {Kind: ValueFloat, Float: 0.5},
+		"flag":    {Kind: ValueBool, Int: 1},
+		"labels":  {Kind: ValueOther, Other: []any{"x", "y"}},
+		"seen":    {},
+		"colour":  {},
+	} {
+		if got := r.Field(field); !reflect.DeepEqual(got, want) {
+			t.Errorf("Field(%q) = %+v, want %+v", field, got, want)
+		}
+	}
+	// An array of scalars has no rows: its items are the values.
+	mustAppend(t, s, "tags", "green")
+	if p := mustQuery(t, s, "tags", Query{Rows: true}); p.Edges[0].Node != "green" {
+		t.Errorf("tags with Rows: %v, want the item itself", p.Edges[0].Node)
+	}
+}

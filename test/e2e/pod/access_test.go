@@ -173,8 +173,13 @@ func TestPeerAccess(t *testing.T) {
 		p.ownerGQL(t, demoSID, tok, `mutation($m: UUID!) { delete_from_network_links(filter: {member_id: {eq: $m}}) }`,
 			map[string]any{"m": id.String()}).ok(t)
 		// The same kept-alive connection: identity is cached, relations
-		// are not.
+		// only until the links change.
 		check(t, fam2.gql(t, p, demoSID, qAddresses, nil), expectation{query: qAddresses, forbidden: []string{"addresses_connection"}})
+		p.link(t, demoSID, tok, id, "colleague")
+		check(t, fam2.gql(t, p, demoSID, qAddresses, nil), expectation{query: qAddresses, forbidden: []string{"addresses_connection"}})
+		p.ownerGQL(t, demoSID, tok, `mutation($m: UUID!) { update_network_links(filter: {member_id: {eq: $m}}, relation: "family") }`,
+			map[string]any{"m": id.String()}).ok(t)
+		check(t, fam2.gql(t, p, demoSID, qAddresses, nil), expectation{query: qAddresses, data: addresses})
 	})
 }
 

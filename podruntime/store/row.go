@@ -1,0 +1,108 @@
+package store
+
+import "slices"
+
+// Row is one record of a query page as the store keeps it (Query.Rows),
+// for callers that read a few fields of many records: reading a scalar
+// field allocates nothing, where a map record costs a map and a boxed value
+// for every field.
+type Row struct {
+	t    *table  // only its layout, which never changes: fields, pos, items
+	proj []int   // the positions of the fields in vals; nil for all fields in order
+	vals []value // kNone where the record has no value
+}
+
+// ValueKind says which field of a Value holds it.
+type ValueKind uint8
+
+// The kinds of a Value.
+const (
+	// ValueNone is an absent value.
+	ValueNone ValueKind = iota
+	// ValueString is in Str: a string, uuid or date-time field.
+	ValueString
+	// ValueInt is in Int.
+	ValueInt
+	// ValueFloat is in Float.
+	ValueFloat
+	// ValueBool is in Int: 1 for true, 0 for false.
+	ValueBool
+	// ValueOther is in Other, as a map record would hold it: an array.
+	ValueOther
+)
+
+// Value is one field of a Row.
+type Value struct {
+	Kind  ValueKind
+	Str   string
+	Int   int64
+	Float float64
+	Other any
+}
+
+// Field returns the value of the named field; its Kind is ValueNone when
+// the record has none.
+func (r *Row) Field(name string) Value {
+	pos, ok := r.t.pos[name]
+	if !ok {
+		return Value{}
+	}
+	i := pos
+	if r.proj != nil {
+		if i = slices.Index(r.proj, pos); i < 0 {
+			return Value{}
+		}
+	}
+	v := r.vals[i]
+	switch v.k {
+	case kString, kUUID, kDateTime:
+		return Value{Kind: ValueString, Str: v.s}
+	case kInt:
+		return Value{Kind: ValueInt, Int: v.i}
+	case kFloat:
+		return Value{Kind: ValueFloat, Float: v.f}
+	case kBool:
+		return Value{Kind: ValueBool, Int: v.i}
+	case kJSON:
+		return Value{Kind: ValueOther, Other: v.output(r.t.items[pos])}
+	}
+	return Value{}
+}
+
+// Map returns the record as a map, as Query returns it without Rows.
+func (r *Row) Map() map[string]any {
+	m := make(map[string]any, len(r.vals))
+	for i, v := range r.vals {
+		pos := i
+		if r.proj != nil {
+			pos = r.proj[i]
+		}
+		if v.k != kNone {
+			m[r.t.fields[pos]] = v.output(r.t.items[pos])
+		}
+	}
+	return m
+}
+
+// rows fills a page's Rows for the records at slots, with the fields in
+// proj (all when nil), from one allocation for all of them.
+func (t *table) rows(slots []int, proj []int) []Row {
+	n := len(t.cols)
+	if proj != nil {
+		n = len(proj)
+	}
+	vals := make([]value, len(slots)*n)
+	rows := make([]Row, len(slots))
+	for i, slot := range slots {
+		rv := vals[i*n : (i+1)*n : (i+1)*n]
+		for j := range rv {
+			pos := j
+			if proj != nil {
+				pos = proj[j]
+			}
+			rv[j] = t.cols[pos].get(slot)
+		}
+		rows[i] = Row{t: t, proj: proj, vals: rv}
+	}
+	return rows
+}
