@@ -185,18 +185,19 @@ func runPod(args []string) error {
 		"%s warm-up then %s per row), against a plain net/http server (`hack/bench static`, its own process) that answers the same "+
 		"bytes with the same TLS setup and certificates. The load generator runs on the same machine. Target: pod/plain at least 0.6.\n\n",
 		e.concurrency, e.warmup, e.duration)
-	fmt.Printf("| request | response | pod req/s | p50 | p99 | plain req/s | p50 | p99 | pod/plain |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| request | response | pod req/s | p50 | p99 | pod CPU/req | plain req/s | p50 | p99 | plain CPU/req | pod/plain |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, s := range scenarios {
-		podRes, err := e.load("https://"+pod.peer+path, bodies[i], len(answers[i]), peerTLS)
+		podRes, err := e.load("https://"+pod.peer+path, bodies[i], len(answers[i]), peerTLS, pod.cmd.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("%s on the pod: %w", s.name, err)
 		}
-		plainRes, err := e.load("https://"+static.addr+fmt.Sprintf("/s%d", i), bodies[i], len(answers[i]), peerTLS)
+		plainRes, err := e.load("https://"+static.addr+fmt.Sprintf("/s%d", i), bodies[i], len(answers[i]), peerTLS, static.cmd.Process.Pid)
 		if err != nil {
 			return fmt.Errorf("%s on the plain server: %w", s.name, err)
 		}
-		fmt.Printf("| %s | %d B | %.0f | %s | %s | %.0f | %s | %s | %.2f |\n", s.name, len(answers[i]),
-			podRes.rps, podRes.p50, podRes.p99, plainRes.rps, plainRes.p50, plainRes.p99, podRes.rps/plainRes.rps)
+		fmt.Printf("| %s | %d B | %.0f | %s | %s | %s | %.0f | %s | %s | %s | %.2f |\n", s.name, len(answers[i]),
+			podRes.rps, podRes.p50, podRes.p99, podRes.cpu.Round(time.Microsecond), plainRes.rps, plainRes.p50, plainRes.p99,
+			plainRes.cpu.Round(time.Microsecond), podRes.rps/plainRes.rps)
 	}
 	rssLoaded, _ := rssMiB(pod.cmd.Process.Pid)
 	fmt.Printf("\nRSS of the pod after the load: %s.\n", rssLoaded)
@@ -551,12 +552,15 @@ func fetch(tc *tls.Config, url string, body []byte) ([]byte, error) {
 type result struct {
 	rps      float64
 	p50, p99 time.Duration
+	// cpu is the server's CPU time (user and system) per measured
+	// request.
+	cpu time.Duration
 }
 
 // load sends body to url from e.concurrency keep-alive connections for
 // e.warmup plus e.duration, and measures the requests after the warm-up.
 // Every answer must be 200 with want bytes.
-func (e *benchEnv) load(url string, body []byte, want int, tc *tls.Config) (result, error) {
+func (e *benchEnv) load(url string, body []byte, want int, tc *tls.Config, pid int) (result, error) {
 	tr := &http.Transport{
 		TLSClientConfig:     tc,
 		MaxIdleConnsPerHost: e.concurrency,
@@ -570,6 +574,11 @@ func (e *benchEnv) load(url string, body []byte, want int, tc *tls.Config) (resu
 	end := measureFrom.Add(e.duration)
 	lats := make([][]time.Duration, e.concurrency)
 	errs := make(chan error, e.concurrency)
+	cpuFrom := make(chan time.Duration, 1)
+	go func() {
+		time.Sleep(time.Until(measureFrom))
+		cpuFrom <- cpuTime(pid)
+	}()
 	buf := make([][]byte, e.concurrency)
 	for w := range e.concurrency {
 		buf[w] = make([]byte, 0, want+512)
@@ -605,6 +614,7 @@ func (e *benchEnv) load(url string, body []byte, want int, tc *tls.Config) (resu
 			return result{}, err
 		}
 	}
+	cpu := cpuTime(pid) - <-cpuFrom
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
@@ -616,7 +626,30 @@ func (e *benchEnv) load(url string, body []byte, want int, tc *tls.Config) (resu
 	pct := func(p float64) time.Duration {
 		return all[min(len(all)-1, int(float64(len(all))*p))].Round(time.Microsecond)
 	}
-	return result{rps: float64(len(all)) / e.duration.Seconds(), p50: pct(0.50), p99: pct(0.99)}, nil
+	return result{rps: float64(len(all)) / e.duration.Seconds(), p50: pct(0.50), p99: pct(0.99),
+		cpu: cpu / time.Duration(len(all))}, nil
+}
+
+// cpuTime returns the user and system time process pid has used, from
+// /proc/<pid>/stat (in clock ticks of 10 ms), or 0 when it cannot.
+func cpuTime(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is the first, utime the 12th, stime the 13th.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func freePorts() (string, string, error) {

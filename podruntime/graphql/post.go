@@ -30,7 +30,8 @@ var _ graphql.Transport = postTransport{}
 func (t postTransport) Supports(r *http.Request) bool { return t.gqlgen.Supports(r) }
 
 func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(getBuffer(), r.Body)
+	defer putBuffer(body)
 	if err != nil || !acceptsJSON(r.Header.Get("Accept")) {
 		t.fallback(w, r, body, exec)
 		return
@@ -59,6 +60,23 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	_, _ = w.Write(out)
 	putBuffer(out)
 	putBuffer(resp.Data)
+}
+
+// readBody appends all of body to b, as io.ReadAll does into a new slice.
+func readBody(b []byte, body io.Reader) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // fallback hands the request, with the body already read, to gqlgen's POST

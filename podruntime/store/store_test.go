@@ -626,3 +626,31 @@ func TestRows(t *testing.T) {
 		t.Errorf("tags with Rows: %v, want the item itself", p.Edges[0].Node)
 	}
 }
+
+// TestCountWithoutFilter checks the count of an unfiltered query, which the
+// store takes from its live records rather than a scan, through deletes and
+// a restore.
+func TestCountWithoutFilter(t *testing.T) {
+	opts := testOptions(t, localObjects(t), kitchenContract(t))
+	s := openStore(t, opts)
+	for i := range 10 {
+		mustAppend(t, s, "items", map[string]any{"item_id": uid(i + 1), "name": fmt.Sprint("n", i), "size": i})
+	}
+	if _, err := s.Delete(context.Background(), "items", Filter{{Field: "size", Op: OpLt, Value: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		if p := mustQuery(t, s, "items", Query{First: 2}); p.TotalCount != 7 || len(p.Edges) != 2 || !p.PageInfo.HasNextPage {
+			t.Errorf("page: total %d, %d edges, next %v; want 7, 2, true", p.TotalCount, len(p.Edges), p.PageInfo.HasNextPage)
+		}
+		if n, err := s.Count(context.Background(), "items", nil); n != 7 || err != nil {
+			t.Errorf("Count = %d, %v; want 7", n, err)
+		}
+		if p := mustQuery(t, s, "items", Query{First: 2, SkipCount: true}); p.TotalCount != 0 {
+			t.Errorf("SkipCount: total %d, want 0", p.TotalCount)
+		}
+	}
+	check(s)
+	check(reopen(t, s, opts))
+}
