@@ -72,13 +72,17 @@ type issue struct {
 // of its lifetime have passed, when it requests the next revision.
 type requester struct {
 	client client.Client
+	// reader reads an issued request from the API server: the cache keeps
+	// its conditions but not its chain (see slim).
+	reader client.Reader
 	now    func() time.Time
 	retry  time.Duration
 }
 
 // issue checks the certificate held for s and, when it is missing, not for
 // this key and name, or due for renewal, drives the request of the next
-// revision: created once, then read until the issuer answers.
+// revision: created once, then read from the cache until the issuer
+// answers, and once more from the API server for its chain.
 func (r requester) issue(ctx context.Context, s slot, cur held) (issue, error) {
 	now := r.now()
 	var out issue
@@ -92,8 +96,14 @@ func (r requester) issue(ctx context.Context, s slot, cur held) (issue, error) {
 	}
 	rev := cur.Revision + 1
 	name := s.RequestName(rev)
+	key := types.NamespacedName{Namespace: s.Namespace, Name: name}
 	var cr cmv1.CertificateRequest
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: name}, &cr)
+	err := r.client.Get(ctx, key, &cr)
+	if err == nil && issued(&cr) && len(cr.Status.Certificate) == 0 {
+		// The cache keeps no chain of an issued request: read this one.
+		cr = cmv1.CertificateRequest{}
+		err = r.reader.Get(ctx, key, &cr)
+	}
 	if apierrors.IsNotFound(err) {
 		return r.request(ctx, s, name, out)
 	}
@@ -104,6 +114,9 @@ func (r requester) issue(ctx context.Context, s slot, cur held) (issue, error) {
 	ready, failed, reason := requestState(&cr)
 	switch {
 	case ready:
+		if len(cr.Status.Certificate) == 0 {
+			return r.retryFailed(ctx, s, &cr, out, "the issuer returned no certificate (status.certificate)")
+		}
 		chain, err := pki.ParseCertificates(cr.Status.Certificate)
 		if err != nil || !matches(chain[0], s) {
 			return r.retryFailed(ctx, s, &cr, out, fmt.Sprintf("it returned a certificate that is not for %s and this key", s.Name))
@@ -178,27 +191,40 @@ func (r requester) retryFailed(ctx context.Context, s slot, cr *cmv1.Certificate
 	return out, nil
 }
 
-// forget deletes the requests of revision rev and the one before once the
-// certificate of rev is stored beside its key. A request is a message, not
-// state: the Secret holds the certificate, and requests left behind would
-// cost cert-manager, whose self-signed issuer controller walks every request
-// of a namespace on every Secret change there, and this operator's cache.
+// forget deletes the requests of the revisions before rev once the
+// certificate of rev is stored beside its key, and keeps rev's, as
+// cert-manager keeps one request per Certificate (revisionHistoryLimit 1).
+// At renewal the previous request goes as soon as the new certificate is
+// stored. Keeping the request in use is cheap: the cache holds only its
+// metadata and conditions (slim drops its spec and, once it is issued, its
+// chain), a pass that finds the certificate stored never reads it, and not
+// deleting it saves a write per certificate issued. It still costs
+// cert-manager's self-signed request controller, which walks every request
+// of a namespace on every Secret event there; a large installation runs
+// cert-manager without that controller (docs/operator.md).
+//
+// Revisions below rev-1 remain only when renewals followed each other with
+// no settled pass between, or a pass was interrupted: they are found by name
+// in the cache down to the first one that is gone, and deleted oldest first,
+// so that an interruption leaves no request behind a gap.
 func (r requester) forget(ctx context.Context, s slot, rev int) error {
-	for _, rev := range []int{rev - 1, rev} {
-		if rev < 1 {
-			continue
-		}
+	var old []cmv1.CertificateRequest
+	for rev := rev - 1; rev >= 1; rev-- {
 		name := s.RequestName(rev)
 		var cr cmv1.CertificateRequest
 		err := r.client.Get(ctx, types.NamespacedName{Namespace: s.Namespace, Name: name}, &cr)
 		if apierrors.IsNotFound(err) {
-			continue
+			break
 		}
 		if err != nil {
 			return fmt.Errorf("get certificate request %s/%s: %w", s.Namespace, name, err)
 		}
-		if err := r.client.Delete(ctx, &cr, client.Preconditions{UID: &cr.UID}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete used certificate request %s/%s: %w", s.Namespace, name, err)
+		old = append(old, cr)
+	}
+	for i := len(old) - 1; i >= 0; i-- {
+		cr := &old[i]
+		if err := r.client.Delete(ctx, cr, client.Preconditions{UID: &cr.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete replaced certificate request %s/%s: %w", cr.Namespace, cr.Name, err)
 		}
 	}
 	return nil
@@ -239,12 +265,19 @@ func requestState(cr *cmv1.CertificateRequest) (ready, failed bool, reason strin
 	switch {
 	case c == nil:
 		return false, false, ""
-	case c.Status == cmmeta.ConditionTrue && len(cr.Status.Certificate) > 0:
+	case c.Status == cmmeta.ConditionTrue:
 		return true, false, ""
 	case c.Reason == cmv1.CertificateRequestReasonFailed:
 		return false, true, c.Message
 	}
 	return false, false, c.Reason + ": " + c.Message
+}
+
+// issued reports whether the issuer has answered cr (Ready=True). The
+// cache strips the chain of such a request (slim).
+func issued(cr *cmv1.CertificateRequest) bool {
+	c := requestCondition(cr, cmv1.CertificateRequestConditionReady)
+	return c != nil && c.Status == cmmeta.ConditionTrue
 }
 
 func requestCondition(cr *cmv1.CertificateRequest, typ cmv1.CertificateRequestConditionType) *cmv1.CertificateRequestCondition {

@@ -29,6 +29,9 @@ func TestRequestState(t *testing.T) {
 		{name: "approved", conds: []cmv1.CertificateRequestCondition{cond(cmv1.CertificateRequestConditionApproved, cmmeta.ConditionTrue, "cert-manager.io", "")}},
 		{name: "issued", cert: []byte("x"), ready: true, conds: []cmv1.CertificateRequestCondition{
 			cond(cmv1.CertificateRequestConditionReady, cmmeta.ConditionTrue, cmv1.CertificateRequestReasonIssued, "")}},
+		// As cached: the chain of an issued request is not kept.
+		{name: "issued, chain not cached", ready: true, conds: []cmv1.CertificateRequestCondition{
+			cond(cmv1.CertificateRequestConditionReady, cmmeta.ConditionTrue, cmv1.CertificateRequestReasonIssued, "")}},
 		{name: "pending", reason: "Pending: Referenced issuer not found", conds: []cmv1.CertificateRequestCondition{
 			cond(cmv1.CertificateRequestConditionReady, cmmeta.ConditionFalse, cmv1.CertificateRequestReasonPending, "Referenced issuer not found")}},
 		{name: "failed", failed: true, reason: "bad CSR", conds: []cmv1.CertificateRequestCondition{

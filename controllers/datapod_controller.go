@@ -47,7 +47,8 @@ import (
 type DataPodReconciler struct {
 	Client client.Client
 	// APIReader reads what the cache does not hold: Secrets and claims the
-	// operator does not own, and key Secrets the cache may not have yet.
+	// operator does not own, key Secrets the cache may not have yet, and
+	// the chain of a newly issued CertificateRequest.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Options   Options
@@ -518,7 +519,7 @@ func (r *DataPodReconciler) secrets() secrets {
 }
 
 func (r *DataPodReconciler) requester() requester {
-	return requester{client: r.Client, now: r.Clock.Now, retry: r.Options.RetryInterval}
+	return requester{client: r.Client, reader: r.APIReader, now: r.Clock.Now, retry: r.Options.RetryInterval}
 }
 
 // SetupWithManager registers the reconciler: DataPods, the children they

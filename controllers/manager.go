@@ -103,10 +103,13 @@ func CacheOptions() cache.Options {
 
 // slim drops from cached children what the reconcilers never read: the
 // spec of Deployments, Services and DNSEndpoints (they read the status and
-// the applied-hash annotation, and apply the whole desired state) and the
-// CSR of CertificateRequests (they read the status). At a thousand DataPods
-// this is most of the cache. A reconciler that needs one of these fields
-// must read it from the API server.
+// the applied-hash annotation, and apply the whole desired state), the spec
+// of CertificateRequests (they read the conditions), and the chain of an
+// issued request (status.certificate and status.ca), which the requester
+// reads from the API server once, to store it beside its key: the request
+// kept for each certificate in use costs the cache only its metadata and
+// conditions. At a thousand DataPods this is most of the cache. A reconciler
+// that needs one of these fields must read it from the API server.
 func slim(next toolscache.TransformFunc) toolscache.TransformFunc {
 	return func(obj any) (any, error) {
 		switch o := obj.(type) {
@@ -117,7 +120,10 @@ func slim(next toolscache.TransformFunc) toolscache.TransformFunc {
 		case *externaldnsv1alpha1.DNSEndpoint:
 			o.Spec = externaldnsv1alpha1.DNSEndpointSpec{}
 		case *cmv1.CertificateRequest:
-			o.Spec.Request = nil
+			o.Spec = cmv1.CertificateRequestSpec{}
+			if issued(o) {
+				o.Status.Certificate, o.Status.CA = nil, nil
+			}
 		}
 		return next(obj)
 	}

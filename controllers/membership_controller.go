@@ -46,7 +46,8 @@ const membershipFinalizer = "byoda.net/certificate-requests"
 type MembershipReconciler struct {
 	Client client.Client
 	// APIReader confirms that a key Secret is really gone before the
-	// reconciler says so.
+	// reconciler says so, and reads the chain of a newly issued
+	// CertificateRequest, which the cache does not hold.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Options   Options
@@ -435,7 +436,7 @@ func (r *MembershipReconciler) secrets() secrets {
 }
 
 func (r *MembershipReconciler) requester() requester {
-	return requester{client: r.Client, now: r.Clock.Now, retry: r.Options.RetryInterval}
+	return requester{client: r.Client, reader: r.APIReader, now: r.Clock.Now, retry: r.Options.RetryInterval}
 }
 
 // SetupWithManager registers the reconciler: Memberships, the children they

@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +36,7 @@ func TestOperator(t *testing.T) {
 	t.Run("CRDValidation", e.testCRDValidation)
 	t.Run("MissingReferences", e.testMissingReferences)
 	t.Run("Stability", e.testStability)
+	t.Run("Reissue", e.testReissue)
 	t.Run("DeleteDataPod", e.testDeleteDataPod)
 	t.Run("KeyNeverRegenerated", e.testKeyNeverRegenerated)
 	t.Run("Kubectl", e.testKubectl)
@@ -126,20 +125,8 @@ func (e *env) testEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	// Requests are messages: once the certificates are stored beside the
-	// keys, the operator deletes them.
-	for ns, label := range map[string]string{w.svcNS: byodav1alpha1.LabelMembership, w.podNS: byodav1alpha1.LabelDataPod} {
-		testenv.Eventually(t, timeout, "used CertificateRequests deleted from "+ns, nil, func(ctx context.Context) error {
-			var crs cmv1.CertificateRequestList
-			if err := e.c.List(ctx, &crs, client.InNamespace(ns), client.HasLabels{label}); err != nil {
-				return err
-			}
-			if n := len(crs.Items); n != 0 {
-				return fmt.Errorf("%d left", n)
-			}
-			return nil
-		})
-	}
+	// The request of each certificate in use is kept, and only it.
+	e.checkRequests(w, 1, 1, 1, 1)
 
 	// DNS: the account and the member name, at the DataPod's target.
 	e.checkDNSEndpoint(w.podNS, w.dp.Name, pki.AccountName(aid, network), "A", "192.0.2.10")

@@ -20,6 +20,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -127,6 +128,9 @@ func TestScale(t *testing.T) {
 	cpu0 := processCPU(t, op.Pid(), cm.Pid())
 
 	start := time.Now()
+	if file := os.Getenv("BYODA_SCALE_APISERVER_PROFILE"); file != "" {
+		go profileAPIServer(ctx, t, k.Config, file, 40*time.Second)
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {
@@ -385,4 +389,35 @@ func addServiceCIDR(t *testing.T, c client.Client, cidr string) {
 	if err := c.Status().Update(context.Background(), sc); err != nil {
 		t.Fatalf("mark ServiceCIDR ready: %v", err)
 	}
+}
+
+// profileAPIServer writes a CPU profile of the API server, taken over d
+// from now, to file (BYODA_SCALE_APISERVER_PROFILE): the benchmark's
+// bottleneck is the API server's CPU.
+func profileAPIServer(ctx context.Context, t *testing.T, cfg *rest.Config, file string, d time.Duration) {
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Logf("API server profile: %v", err)
+		return
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Logf("API server profile: %v", err)
+		return
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Logf("API server profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %.200s", resp.Status, b)
+	}
+	if err == nil {
+		err = os.WriteFile(file, b, 0o644)
+	}
+	t.Logf("API server CPU profile to %s: %v", file, err)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +23,7 @@ import (
 
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
 	"github.com/byoda-go/byoda/controllers/specs"
+	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/test/testenv"
 )
 
@@ -135,6 +138,97 @@ func (e *env) testStability(t *testing.T) {
 	e.waitAllTrue(w.m)
 	if diff := diffMaps(keys, e.identitySecrets(w)); diff != "" {
 		t.Errorf("key Secrets changed:\n%s", diff)
+	}
+}
+
+// testReissue: a stored certificate that no longer matches its key is
+// requested again as the next revision, as at renewal; once the new one is
+// stored, the request of the one it replaced is deleted and its own kept.
+// The keys do not change.
+func (e *env) testReissue(t *testing.T) {
+	e = e.sub(t)
+	w := e.newWorld("reissue", "192.0.2.45")
+	keys := e.identitySecrets(w)
+	e.checkRequests(w, 1, 1, 1, 1)
+
+	// Store the data chain in place of the TLS one: it is for the other key.
+	for _, c := range []struct{ secret, file, tls, data string }{
+		{specs.AccountSecretName(w.dp), "account", specs.KeyAccountCert, specs.KeyAccountDataCrt},
+		{specs.MemberSecretName(w.m), "member", specs.KeyMemberCert, specs.KeyMemberDataCert},
+	} {
+		s := e.secret(w.podNS, c.secret)
+		patch := client.MergeFrom(s.DeepCopy())
+		s.Data[c.tls] = s.Data[c.data]
+		if err := e.c.Patch(t.Context(), s, patch); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, timeout, c.secret+" holds revision 2 of "+c.file, nil, func(context.Context) error {
+			if rev := e.secret(w.podNS, c.secret).Annotations[specs.AnnotationRevision+c.file]; rev != "2" {
+				return fmt.Errorf("revision %q", rev)
+			}
+			return nil
+		})
+	}
+	e.checkRequests(w, 2, 1, 2, 1)
+	e.waitAllTrue(w.dp)
+	e.waitAllTrue(w.m)
+
+	networkRoot := e.secret(testenv.CertManagerNamespace, "byoda-root-ca").Data["ca.crt"]
+	for _, c := range []struct{ keys, certs, key, cert string }{
+		{specs.AccountKeySecretName(w.dp), specs.AccountSecretName(w.dp), specs.KeyAccountKey, specs.KeyAccountCert},
+		{specs.MemberKeySecretName(w.m), specs.MemberSecretName(w.m), specs.KeyMemberKey, specs.KeyMemberCert},
+	} {
+		key, err := pki.ParseKey(e.secret(w.podNS, c.keys).Data[c.key])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := verifyChain(t, e.secret(w.podNS, c.certs).Data[c.cert], networkRoot, key); id.Data {
+			t.Errorf("%s/%s is a data certificate", c.certs, c.cert)
+		}
+	}
+	if diff := diffMaps(keys, e.identitySecrets(w)); diff != "" {
+		t.Errorf("key Secrets changed:\n%s", diff)
+	}
+}
+
+// checkRequests waits until the world's only CertificateRequests are those
+// of the given revisions of the account TLS and data and the member TLS and
+// data certificates, all issued: the operator keeps the request of each
+// certificate in use, and no other.
+func (e *env) checkRequests(w *world, account, accountData, member, memberData int) {
+	e.t.Helper()
+	mid := uuid.MustParse(w.m.Status.MemberID)
+	for _, c := range []struct {
+		namespace string
+		labels    client.MatchingLabels
+		want      []string
+	}{
+		{w.podNS, client.MatchingLabels{byodav1alpha1.LabelDataPod: w.dp.Name},
+			[]string{specs.AccountRequestName(w.dp, false, account), specs.AccountRequestName(w.dp, true, accountData)}},
+		{w.svcNS, client.MatchingLabels{byodav1alpha1.LabelMembership: w.m.Name, byodav1alpha1.LabelMembershipNamespace: w.m.Namespace},
+			[]string{specs.MemberRequestName(mid, false, member), specs.MemberRequestName(mid, true, memberData)}},
+	} {
+		slices.Sort(c.want)
+		testenv.Eventually(e.t, timeout, fmt.Sprintf("CertificateRequests %v in %s", c.want, c.namespace), nil, func(ctx context.Context) error {
+			var crs cmv1.CertificateRequestList
+			if err := e.c.List(ctx, &crs, client.InNamespace(c.namespace), c.labels); err != nil {
+				return err
+			}
+			var names []string
+			for _, cr := range crs.Items {
+				names = append(names, cr.Name)
+				if !slices.ContainsFunc(cr.Status.Conditions, func(c cmv1.CertificateRequestCondition) bool {
+					return c.Type == cmv1.CertificateRequestConditionReady && c.Status == cmmeta.ConditionTrue
+				}) {
+					return fmt.Errorf("%s is not Ready", cr.Name)
+				}
+			}
+			slices.Sort(names)
+			if !slices.Equal(names, c.want) {
+				return fmt.Errorf("found %v", names)
+			}
+			return nil
+		})
 	}
 }
 

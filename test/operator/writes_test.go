@@ -3,6 +3,8 @@ package operator
 import (
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -19,8 +21,10 @@ import (
 )
 
 // TestScaleWrites breaks the operator's API writes per DataPod (with its
-// Membership) down by verb and resource, for docs/benchmarks.md. It runs
-// the operator in-process behind a counting transport.
+// Membership) down by verb and resource, for docs/benchmarks.md, and
+// reports apart its reads of single objects from the API server (the cache's
+// lists and watches are not counted). It runs the operator in-process behind
+// a counting transport.
 //
 //	BYODA_SCALE=1 go test ./test/operator -run TestScaleWrites -v
 func TestScaleWrites(t *testing.T) {
@@ -39,7 +43,7 @@ func TestScaleWrites(t *testing.T) {
 	t.Cleanup(cancel)
 	playDeploymentController(ctx, t, k.Config)
 
-	counter := &countingTransport{counts: map[string]int{}}
+	counter := &countingTransport{counts: map[string]int{}, reads: map[string]int{}}
 	cfg := rest.CopyConfig(k.Config)
 	cfg.QPS, cfg.Burst = 500, 1000
 	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper { counter.next = next; return counter })
@@ -72,58 +76,62 @@ func TestScaleWrites(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(3 * time.Second) // the used CertificateRequests are deleted after Ready
-	counts := counter.snapshot()
-	var total int
+	time.Sleep(3 * time.Second) // writes that follow Ready, if any
+	counts, reads := counter.snapshot()
 	var report strings.Builder
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range counts {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		total += counts[k]
-		fmt.Fprintf(&report, "%-36s %5.2f\n", k, float64(counts[k])/n)
-	}
+	total := tabulate(&report, counts, n)
 	fmt.Fprintf(&report, "%-36s %5.2f\n", "total writes per DataPod", float64(total)/n)
+	total = tabulate(&report, reads, n)
+	fmt.Fprintf(&report, "%-36s %5.2f\n", "total reads per DataPod", float64(total)/n)
 	t.Log("\n" + report.String())
 }
 
-// countingTransport counts requests other than reads by verb and resource.
+// tabulate writes counts per DataPod, sorted by key, and returns their sum.
+func tabulate(w io.Writer, counts map[string]int, n int) int {
+	var total int
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		total += counts[k]
+		fmt.Fprintf(w, "%-36s %5.2f\n", k, float64(counts[k])/float64(n))
+	}
+	return total
+}
+
+// countingTransport counts requests other than reads by verb and resource,
+// and GETs of one object by resource.
 type countingTransport struct {
 	next   http.RoundTripper
 	mu     sync.Mutex
 	counts map[string]int
+	reads  map[string]int
 }
 
-var resourcePath = regexp.MustCompile(`^/(?:api/v1|apis/[^/]+/[^/]+)/(?:namespaces/[^/]+/)?([a-z0-9]+)(?:/[^/]+)?(/status)?$`)
+var resourcePath = regexp.MustCompile(`^/(?:api/v1|apis/[^/]+/[^/]+)/(?:namespaces/[^/]+/)?([a-z0-9]+)(/[^/]+)?(/status)?$`)
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method != http.MethodGet {
-		key := r.Method + " " + r.URL.Path
-		if m := resourcePath.FindStringSubmatch(r.URL.Path); m != nil {
-			key = r.Method + " " + m[1] + m[2]
-		}
-		c.mu.Lock()
-		c.counts[key]++
-		c.mu.Unlock()
+	key := r.Method + " " + r.URL.Path
+	m := resourcePath.FindStringSubmatch(r.URL.Path)
+	if m != nil {
+		key = r.Method + " " + m[1] + m[3]
 	}
+	c.mu.Lock()
+	switch {
+	case r.Method != http.MethodGet:
+		c.counts[key]++
+	case m != nil && m[2] != "" && r.URL.Query().Get("watch") == "":
+		c.reads[key]++
+	}
+	c.mu.Unlock()
 	return c.next.RoundTrip(r)
 }
 
 func (c *countingTransport) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.counts = map[string]int{}
+	c.counts, c.reads = map[string]int{}, map[string]int{}
 }
 
-func (c *countingTransport) snapshot() map[string]int {
+func (c *countingTransport) snapshot() (writes, reads map[string]int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.counts))
-	for k, v := range c.counts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.counts), maps.Clone(c.reads)
 }
