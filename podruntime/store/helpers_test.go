@@ -270,3 +270,18 @@ func readKitchen(t testing.TB) string {
 	}
 	return string(data)
 }
+
+// rowMap returns a Row as the map record Query returns without Rows.
+func rowMap(r *Row) map[string]any {
+	m := make(map[string]any, len(r.vals))
+	for i, v := range r.vals {
+		pos := i
+		if r.proj != nil {
+			pos = r.proj[i]
+		}
+		if v.k != kNone {
+			m[r.t.fields[pos]] = v.output(r.t.items[pos])
+		}
+	}
+	return m
+}

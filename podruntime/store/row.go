@@ -69,21 +69,6 @@ func (r *Row) Field(name string) Value {
 	return Value{}
 }
 
-// Map returns the record as a map, as Query returns it without Rows.
-func (r *Row) Map() map[string]any {
-	m := make(map[string]any, len(r.vals))
-	for i, v := range r.vals {
-		pos := i
-		if r.proj != nil {
-			pos = r.proj[i]
-		}
-		if v.k != kNone {
-			m[r.t.fields[pos]] = v.output(r.t.items[pos])
-		}
-	}
-	return m
-}
-
 // rows fills a page's Rows for the records at slots, with the fields in
 // proj (all when nil), from one allocation for all of them.
 func (t *table) rows(slots []int, proj []int) []Row {

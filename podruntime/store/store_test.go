@@ -599,7 +599,7 @@ func TestRows(t *testing.T) {
 		for i, e := range rows.Edges {
 			r := e.Node.(*Row)
 			want := maps.Edges[i].Node.(map[string]any)
-			if got := r.Map(); !reflect.DeepEqual(got, want) || e.Cursor != maps.Edges[i].Cursor {
+			if got := rowMap(r); !reflect.DeepEqual(got, want) || e.Cursor != maps.Edges[i].Cursor {
 				t.Errorf("fields %v, row %d: %v (cursor %s), want %v (cursor %s)", fields, i, got, e.Cursor, want, maps.Edges[i].Cursor)
 			}
 		}
