@@ -53,6 +53,8 @@ type DataPodReconciler struct {
 	Recorder  events.EventRecorder
 	Options   Options
 	Clock     clock.PassiveClock
+
+	statuses statusWrites
 }
 
 // podPass is the state of one reconcile pass of a DataPod.
@@ -82,6 +84,9 @@ func (p *podPass) after(d time.Duration) {
 func (r *DataPodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var dp byodav1alpha1.DataPod
 	if err := r.Client.Get(ctx, req.NamespacedName, &dp); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.statuses.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !dp.DeletionTimestamp.IsZero() {
@@ -139,17 +144,8 @@ func (r *DataPodReconciler) finish(ctx context.Context, p *podPass, err error) (
 }
 
 func (r *DataPodReconciler) writeStatus(ctx context.Context, p *podPass) error {
-	if equality.Semantic.DeepEqual(p.dp.Status, p.status) {
-		return nil
-	}
 	ac := byodaac.DataPod(p.dp.Name, p.dp.Namespace)
-	if err := convert(p.status, &ac.Status); err != nil {
-		return err
-	}
-	if err := r.Client.Status().Apply(ctx, ac, client.FieldOwner(specs.FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("apply status of datapod %s/%s: %w", p.dp.Namespace, p.dp.Name, err)
-	}
-	return nil
+	return r.statuses.apply(ctx, r.Client, p.dp, p.dp.Status, p.status, ac, &ac.Status)
 }
 
 // reconcileAccount finds the account's keys or, the first time only, makes

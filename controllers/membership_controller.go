@@ -12,7 +12,6 @@ import (
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -52,6 +51,8 @@ type MembershipReconciler struct {
 	Recorder  events.EventRecorder
 	Options   Options
 	Clock     clock.PassiveClock
+
+	statuses statusWrites
 }
 
 // memberPass is the state of one reconcile pass of a Membership.
@@ -92,6 +93,9 @@ func (p *memberPass) block(reason, format string, args ...any) {
 func (r *MembershipReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var m byodav1alpha1.Membership
 	if err := r.Client.Get(ctx, req.NamespacedName, &m); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.statuses.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !m.DeletionTimestamp.IsZero() {
@@ -122,14 +126,9 @@ func (r *MembershipReconciler) finish(ctx context.Context, p *memberPass, err er
 		byodav1alpha1.ConditionJoined}, "", "")
 	p.status.Conditions = p.conds.list
 	p.status.ObservedGeneration = p.m.Generation
-	if !equality.Semantic.DeepEqual(p.m.Status, p.status) {
-		ac := byodaac.Membership(p.m.Name, p.m.Namespace)
-		if cerr := convert(p.status, &ac.Status); cerr != nil {
-			return ctrl.Result{}, cerr
-		}
-		if werr := r.Client.Status().Apply(ctx, ac, client.FieldOwner(specs.FieldOwner), client.ForceOwnership); werr != nil {
-			return ctrl.Result{}, fmt.Errorf("apply status of membership %s/%s: %w", p.m.Namespace, p.m.Name, werr)
-		}
+	ac := byodaac.Membership(p.m.Name, p.m.Namespace)
+	if werr := r.statuses.apply(ctx, r.Client, p.m, p.m.Status, p.status, ac, &ac.Status); werr != nil {
+		return ctrl.Result{}, werr
 	}
 	if err != nil {
 		return ctrl.Result{}, err

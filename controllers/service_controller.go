@@ -10,7 +10,6 @@ import (
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -42,6 +41,8 @@ type ServiceReconciler struct {
 	Recorder  events.EventRecorder
 	Options   Options
 	Clock     clock.PassiveClock
+
+	statuses statusWrites
 }
 
 // servicePass is the state of one reconcile pass of a Service.
@@ -70,6 +71,9 @@ func (p *servicePass) block(reason, format string, args ...any) {
 func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var svc byodav1alpha1.Service
 	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.statuses.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !svc.DeletionTimestamp.IsZero() {
@@ -112,19 +116,14 @@ func (r *ServiceReconciler) finish(ctx context.Context, p *servicePass, err erro
 		byodav1alpha1.ConditionCertificateReady}, "", "")
 	p.status.Conditions = p.conds.list
 	p.status.ObservedGeneration = p.svc.Generation
-	if !equality.Semantic.DeepEqual(p.svc.Status, p.status) {
-		if becameReady(p.svc.Status.Conditions, p.status.Conditions) {
-			r.Recorder.Eventf(p.svc, nil, corev1.EventTypeNormal, "Ready", "Reconcile",
-				"Service %d is ready: contract %s version %d, members CA Issuer %s",
-				p.svc.Spec.ServiceID, p.status.ContractName, p.status.ContractVersion, p.status.MembersIssuer)
-		}
-		ac := byodaac.Service(p.svc.Name, p.svc.Namespace)
-		if cerr := convert(p.status, &ac.Status); cerr != nil {
-			return ctrl.Result{}, cerr
-		}
-		if werr := r.Client.Status().Apply(ctx, ac, client.FieldOwner(specs.FieldOwner), client.ForceOwnership); werr != nil {
-			return ctrl.Result{}, fmt.Errorf("apply status of service %s/%s: %w", p.svc.Namespace, p.svc.Name, werr)
-		}
+	if becameReady(p.svc.Status.Conditions, p.status.Conditions) {
+		r.Recorder.Eventf(p.svc, nil, corev1.EventTypeNormal, "Ready", "Reconcile",
+			"Service %d is ready: contract %s version %d, members CA Issuer %s",
+			p.svc.Spec.ServiceID, p.status.ContractName, p.status.ContractVersion, p.status.MembersIssuer)
+	}
+	ac := byodaac.Service(p.svc.Name, p.svc.Namespace)
+	if werr := r.statuses.apply(ctx, r.Client, p.svc, p.svc.Status, p.status, ac, &ac.Status); werr != nil {
+		return ctrl.Result{}, werr
 	}
 	if err != nil {
 		return ctrl.Result{}, err

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -100,19 +99,6 @@ func controllerOptions(o Options) controller.Options {
 
 // newDNSEndpoint returns an empty DNSEndpoint, for reads and watches.
 func newDNSEndpoint() *externaldnsv1alpha1.DNSEndpoint { return &externaldnsv1alpha1.DNSEndpoint{} }
-
-// convert copies in to out through JSON: from a typed status to its
-// generated apply configuration, whose fields and JSON names are the same.
-func convert(in, out any) error {
-	data, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("convert %T: %w", in, err)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("convert %T: %w", in, err)
-	}
-	return nil
-}
 
 // becameReady reports whether Ready turns True from before to after.
 func becameReady(before, after []metav1.Condition) bool {
