@@ -60,27 +60,48 @@ func (d *storeData) Query(ctx context.Context, class string, q graphql.Query) (p
 	if err != nil {
 		return graphql.Page{}, mapStoreError(err)
 	}
-	page = graphql.Page{
-		Edges:      make([]graphql.Edge, len(p.Edges)),
-		PageInfo:   graphql.PageInfo{EndCursor: p.PageInfo.EndCursor, HasNextPage: p.PageInfo.HasNextPage},
-		TotalCount: p.TotalCount,
-	}
-	for i, e := range p.Edges {
+	b := pageBufs.Get().(*pageBuf)
+	b.store = p
+	for _, e := range p.Edges {
 		node := e.Node
 		if r, ok := node.(*store.Row); ok {
 			node = rowObject{r}
 		}
-		page.Edges[i] = graphql.Edge{Cursor: e.Cursor, Node: node}
+		b.edges = append(b.edges, graphql.Edge{Cursor: e.Cursor, Node: node})
 	}
-	return page, nil
+	return graphql.Page{
+		Edges:      b.edges,
+		PageInfo:   graphql.PageInfo{EndCursor: p.PageInfo.EndCursor, HasNextPage: p.PageInfo.HasNextPage},
+		TotalCount: p.TotalCount,
+		Release:    b.release,
+	}, nil
+}
+
+// pageBuf holds the executor's edges of a page of store rows, reused with
+// the store's page once the executor has written it.
+type pageBuf struct {
+	store *store.Page
+	edges []graphql.Edge
+}
+
+var pageBufs = sync.Pool{New: func() any { return new(pageBuf) }}
+
+func (b *pageBuf) release() {
+	b.store.Release()
+	clear(b.edges)
+	*b = pageBuf{edges: b.edges[:0]}
+	pageBufs.Put(b)
 }
 
 // rowObject serves a store row to the executor as a graphql.Object. It is
 // one pointer, so it goes into an interface without an allocation.
 type rowObject struct{ r *store.Row }
 
-func (o rowObject) Field(name string) graphql.Value {
-	v := o.r.Field(name)
+func (o rowObject) Field(name string) graphql.Value { return graphqlValue(o.r.Field(name)) }
+
+func (o rowObject) FieldAt(i int) graphql.Value { return graphqlValue(o.r.FieldAt(i)) }
+
+func graphqlValue(v store.Value) graphql.Value {
 	return graphql.Value{Kind: valueKinds[v.Kind], Str: v.Str, Int: v.Int, Float: v.Float, Other: v.Other}
 }
 

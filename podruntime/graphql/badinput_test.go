@@ -118,6 +118,30 @@ func TestDepthLimit(t *testing.T) {
 	mustOK(t, ts.post(t, owner, introspectionQuery, nil))
 }
 
+// TestComplexityLimit: an operation's cost is remembered only when it
+// cannot change: the same text is refused every time, and with variables
+// each request is costed with its own page size.
+func TestComplexityLimit(t *testing.T) {
+	ts := newTestServer(t, demoPath, Options{MaxComplexity: 2000})
+	const tooComplex = `{ a: addresses_connection(first: 500) { total_count page_info { end_cursor } } b: addresses_connection(first: 500) { total_count page_info { end_cursor } } }`
+	for i := range 2 {
+		r := ts.post(t, owner, tooComplex, nil)
+		if len(r.Errors) == 0 || r.Errors[0].code() != "COMPLEXITY_LIMIT_EXCEEDED" {
+			t.Errorf("request %d: %s; want COMPLEXITY_LIMIT_EXCEEDED", i+1, r.Raw)
+		}
+	}
+	const paged = `query($n: Int) { a: addresses_connection(first: $n) { total_count page_info { end_cursor } } b: addresses_connection(first: $n) { total_count page_info { end_cursor } } }`
+	for _, tc := range []struct {
+		first   int
+		refused bool
+	}{{10, false}, {500, true}, {10, false}} {
+		r := ts.post(t, owner, paged, map[string]any{"n": tc.first})
+		if refused := len(r.Errors) > 0 && r.Errors[0].code() == "COMPLEXITY_LIMIT_EXCEEDED"; refused != tc.refused {
+			t.Errorf("first %d: %s; want refused %v", tc.first, r.Raw, tc.refused)
+		}
+	}
+}
+
 // TestRequestLimits covers what is wrong before GraphQL starts.
 func TestRequestLimits(t *testing.T) {
 	ts := newTestServer(t, demoPath, Options{MaxBodyBytes: 1024})

@@ -87,6 +87,9 @@ type Page struct {
 	// TotalCount is the number of items that match the filter, on every
 	// page.
 	TotalCount int
+	// Release, when set, is called once the executor has written the
+	// page: storage may then reuse the memory of its edges and nodes.
+	Release func()
 }
 
 // Edge is one item of a Page with its cursor.
@@ -105,6 +108,14 @@ type Object interface {
 	// Field returns the value of the named field, of Kind ValueNone when
 	// the item has none.
 	Field(name string) Value
+}
+
+// IndexedObject is an Object that can also be read by the place of a field
+// in Query.Fields of the query that returned it, without a lookup by name.
+type IndexedObject interface {
+	Object
+	// FieldAt returns the value of Query.Fields[i].
+	FieldAt(i int) Value
 }
 
 // ValueKind says which field of a Value holds it.

@@ -342,10 +342,13 @@ func (x *execution) queryConnection(r *root, f *collected, args map[string]any) 
 	if derr != nil {
 		return []*gqlerror.Error{x.dataError("query "+cls.Name, derr)}
 	}
+	if page.Release != nil {
+		defer page.Release()
+	}
 	if len(page.Edges) > first {
 		page.Edges = page.Edges[:first]
 	}
-	x.page(r, &page, fields)
+	x.page(r, &page, fields, q.Fields)
 	return nil
 }
 
@@ -411,7 +414,9 @@ func (x *execution) nodeFields(r *root, page []collected) []string {
 }
 
 // page writes a C_page.
-func (x *execution) page(r *root, p *Page, fields []collected) {
+// page writes a C_page. queried are the record fields the query asked
+// storage for (Query.Fields).
+func (x *execution) page(r *root, p *Page, fields []collected, queried []string) {
 	x.out = append(x.out, '{')
 	for i := range fields {
 		f := &fields[i]
@@ -421,7 +426,7 @@ func (x *execution) page(r *root, p *Page, fields []collected) {
 		case "__typename":
 			x.out = appendString(x.out, r.class.Name+"_page")
 		case "edges":
-			x.edges(r, p.Edges, x.collect(f.sel, r.class.Name+"_edge"))
+			x.edges(r, p.Edges, x.collect(f.sel, r.class.Name+"_edge"), queried)
 		case "page_info":
 			x.pageInfo(&p.PageInfo, x.collect(f.sel, typePageInfo))
 		case "total_count":
@@ -434,12 +439,12 @@ func (x *execution) page(r *root, p *Page, fields []collected) {
 	x.out = append(x.out, '}')
 }
 
-func (x *execution) edges(r *root, edges []Edge, fields []collected) {
+func (x *execution) edges(r *root, edges []Edge, fields []collected, queried []string) {
 	// The node selections are the same for every edge: plan them once.
 	nodePlans := make([][]recordField, len(fields))
 	for i := range fields {
 		if fields[i].name == "node" {
-			nodePlans[i] = x.nodePlan(r, fields[i].sel)
+			nodePlans[i] = x.nodePlan(r, fields[i].sel, queried)
 		}
 	}
 	x.out = append(x.out, '[')
@@ -501,13 +506,18 @@ func (x *execution) node(r *root, node any, plan []recordField) {
 	}
 }
 
-// nodePlan is the plan of node for a selection of the node of r.
-func (x *execution) nodePlan(r *root, sel ast.SelectionSet) []recordField {
+// nodePlan is the plan of node for a selection of the node of r, whose
+// records storage returned for Query.Fields queried.
+func (x *execution) nodePlan(r *root, sel ast.SelectionSet, queried []string) []recordField {
 	item := r.class.RecordClass()
 	if item == nil {
 		return nil
 	}
-	return x.plan(r.class, item, x.collect(sel, r.node), true)
+	p := x.plan(r.class, item, x.collect(sel, r.node), true)
+	for i := range p {
+		p[i].at = slices.Index(queried, p[i].name)
+	}
+	return p
 }
 
 func (x *execution) pageInfo(pi *PageInfo, fields []collected) {
@@ -539,6 +549,7 @@ type recordField struct {
 	*collected
 	fd     *contract.Field // nil when the class has no such field
 	denied bool            // the caller may not read it
+	at     int             // the field's place in Query.Fields, for an IndexedObject; -1 if none
 }
 
 // plan works out the fields of records of rc that fields selects. With
@@ -549,7 +560,7 @@ func (x *execution) plan(cls, rc *contract.Class, fields []collected, access boo
 	p := make([]recordField, len(fields))
 	for i := range fields {
 		f := &fields[i]
-		p[i] = recordField{collected: f, fd: rc.Field(f.name)}
+		p[i] = recordField{collected: f, fd: rc.Field(f.name), at: -1}
 		if access && p[i].fd != nil {
 			p[i].denied = !x.allowed(contract.ActionRead, cls, f.name)
 		}
@@ -561,6 +572,7 @@ func (x *execution) plan(cls, rc *contract.Class, fields []collected, access boo
 // the class of the items of one of its arrays. A field the caller may not
 // read is null, with a FORBIDDEN error at its path.
 func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordField) {
+	indexed, _ := rec.(IndexedObject)
 	x.out = append(x.out, '{')
 	for i := range plan {
 		f := &plan[i]
@@ -576,6 +588,8 @@ func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordFie
 		case f.denied:
 			x.null()
 			x.addError(x.forbidden(contract.ActionRead, cls, f.name))
+		case indexed != nil && f.at >= 0:
+			x.fieldValue(cls, f.fd, indexed.FieldAt(f.at), f.collected)
 		default:
 			x.fieldValue(cls, f.fd, rec.Field(f.name), f.collected)
 		}

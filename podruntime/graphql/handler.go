@@ -166,7 +166,7 @@ func NewHandler(c *contract.Contract, data Data, opts Options) (http.Handler, er
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.APQCacheSize)})
-	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(&complexityLimit{limit: opts.MaxComplexity})
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		log.ErrorContext(ctx, "GraphQL request panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		return newError(nil, CodeInternal, "internal error; the pod's log has the details")

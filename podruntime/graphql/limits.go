@@ -1,9 +1,15 @@
 package graphql
 
 import (
+	"context"
 	"strings"
+	"sync"
 
+	"github.com/99designs/gqlgen/complexity"
+	gql "github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/core"
 
 	"github.com/byoda-go/byoda/podruntime/contract"
@@ -115,4 +121,65 @@ var scalarLiteralsRule = core.Rule{
 			}
 		})
 	},
+}
+
+// complexityLimit is gqlgen's FixedComplexityLimit with the cost of an
+// operation without variables remembered: it depends on the query text
+// only, and the handler's query cache hands out the same parsed operation
+// for the same text, so the walk over it (a few percent of a small list
+// request) is done once. Operations with variables are costed every time:
+// their page sizes may differ.
+type complexityLimit struct {
+	limit int
+	es    gql.ExecutableSchema
+
+	mu    sync.Mutex
+	costs map[*ast.OperationDefinition]int
+}
+
+// maxCachedCosts bounds complexityLimit's memory: the query cache evicts
+// operations this map would otherwise keep alive, so it starts over when
+// full.
+const maxCachedCosts = 4096
+
+var _ interface {
+	gql.OperationContextMutator
+	gql.HandlerExtension
+} = (*complexityLimit)(nil)
+
+func (c *complexityLimit) ExtensionName() string { return "ComplexityLimit" }
+
+func (c *complexityLimit) Validate(es gql.ExecutableSchema) error {
+	c.es = es
+	return nil
+}
+
+func (c *complexityLimit) MutateOperationContext(ctx context.Context, opCtx *gql.OperationContext) *gqlerror.Error {
+	op := opCtx.Doc.Operations.ForName(opCtx.OperationName)
+	if op == nil {
+		return nil // gqlgen reports the missing operation
+	}
+	cost, cached := 0, false
+	if len(op.VariableDefinitions) == 0 {
+		c.mu.Lock()
+		cost, cached = c.costs[op]
+		c.mu.Unlock()
+	}
+	if !cached {
+		cost = complexity.Calculate(ctx, c.es, op, opCtx.Variables)
+		if len(op.VariableDefinitions) == 0 {
+			c.mu.Lock()
+			if c.costs == nil || len(c.costs) >= maxCachedCosts {
+				c.costs = make(map[*ast.OperationDefinition]int)
+			}
+			c.costs[op] = cost
+			c.mu.Unlock()
+		}
+	}
+	if cost > c.limit {
+		err := gqlerror.Errorf("operation has complexity %d, which exceeds the limit of %d", cost, c.limit)
+		errcode.Set(err, "COMPLEXITY_LIMIT_EXCEEDED")
+		return err
+	}
+	return nil
 }

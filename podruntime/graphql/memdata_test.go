@@ -56,15 +56,23 @@ func cloneNode(n any) any {
 	return n
 }
 
-// pageNode hands out a record of a page as a typedObject, as the pod's store
-// does, so that the tests cover the executor's Object path (Get and
-// subscriptions cover its Record path).
-func pageNode(n any) any {
+// pageNode hands out a record of a page as an IndexedObject over the
+// queried fields, as the pod's store does, so that the tests cover the
+// executor's Object path (Get and subscriptions cover its Record path).
+func pageNode(n any, fields []string) any {
 	if r, ok := n.(map[string]any); ok {
-		return typedObject(maps.Clone(r))
+		return indexedObject{typedObject(maps.Clone(r)), fields}
 	}
 	return n
 }
+
+// indexedObject reads fields[i] for FieldAt(i).
+type indexedObject struct {
+	typedObject
+	fields []string
+}
+
+func (o indexedObject) FieldAt(i int) Value { return o.Field(o.fields[i]) }
 
 // typedObject is a Record read as an Object with typed scalars.
 type typedObject map[string]any
@@ -154,6 +162,13 @@ func (m *memData) Query(_ context.Context, class string, q Query) (Page, error) 
 		start = sort.Search(len(items), func(i int) bool { return items[i].seq > after })
 	}
 	var p Page
+	released := false
+	p.Release = func() {
+		if released {
+			panic("page released twice")
+		}
+		released = true
+	}
 	for i, it := range items {
 		if len(q.Filter) > 0 && !q.Filter.Match(it.node) {
 			continue
@@ -163,7 +178,7 @@ func (m *memData) Query(_ context.Context, class string, q Query) (Page, error) 
 			continue
 		}
 		if len(p.Edges) < q.First {
-			p.Edges = append(p.Edges, Edge{Cursor: strconv.Itoa(it.seq), Node: pageNode(it.node)})
+			p.Edges = append(p.Edges, Edge{Cursor: strconv.Itoa(it.seq), Node: pageNode(it.node, q.Fields)})
 		} else if len(p.Edges) == q.First && q.First > 0 {
 			p.PageInfo.HasNextPage = true
 		}

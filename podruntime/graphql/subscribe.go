@@ -135,6 +135,9 @@ func (s *subscription) nextCount(ctx context.Context) *gql.Response {
 				x.addError(x.dataError("count "+s.r.class.Name, err))
 			})
 		}
+		if page.Release != nil {
+			page.Release()
+		}
 		if page.TotalCount == s.count {
 			continue
 		}
@@ -158,7 +161,7 @@ func (x *execution) updateEvent(r *root, ch Change, fields []collected) {
 		case "action":
 			x.out = appendString(x.out, string(ch.Action))
 		case "node":
-			x.node(r, ch.Node, x.nodePlan(r, f.sel))
+			x.node(r, ch.Node, x.nodePlan(r, f.sel, nil))
 		case "origin":
 			x.origin()
 		default:

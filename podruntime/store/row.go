@@ -53,7 +53,25 @@ func (r *Row) Field(name string) Value {
 			return Value{}
 		}
 	}
-	v := r.vals[i]
+	return r.value(pos, r.vals[i])
+}
+
+// FieldAt returns the value of the i-th field the query asked for
+// (Query.Fields[i]), without looking it up by name; without Query.Fields,
+// of the i-th field of the class. It is ValueNone past the end.
+func (r *Row) FieldAt(i int) Value {
+	if i < 0 || i >= len(r.vals) {
+		return Value{}
+	}
+	pos := i
+	if r.proj != nil {
+		pos = r.proj[i]
+	}
+	return r.value(pos, r.vals[i])
+}
+
+// value is v, the value of the field at pos, as a Value.
+func (r *Row) value(pos int, v value) Value {
 	switch v.k {
 	case kString, kUUID, kDateTime:
 		return Value{Kind: ValueString, Str: v.s}
@@ -69,17 +87,17 @@ func (r *Row) Field(name string) Value {
 	return Value{}
 }
 
-// rows fills a page's Rows for the records at slots, with the fields in
-// proj (all when nil), from one allocation for all of them.
-func (t *table) rows(slots []int, proj []int) []Row {
+// rows fills b.rows for the records at b.slots, with the fields in proj
+// (all when nil), reusing b's memory.
+func (t *table) rows(b *pageBuf, proj []int) {
 	n := len(t.cols)
 	if proj != nil {
 		n = len(proj)
 	}
-	vals := make([]value, len(slots)*n)
-	rows := make([]Row, len(slots))
-	for i, slot := range slots {
-		rv := vals[i*n : (i+1)*n : (i+1)*n]
+	b.vals = slices.Grow(b.vals[:0], len(b.slots)*n)[:len(b.slots)*n]
+	b.rows = slices.Grow(b.rows[:0], len(b.slots))[:len(b.slots)]
+	for i, slot := range b.slots {
+		rv := b.vals[i*n : (i+1)*n : (i+1)*n]
 		for j := range rv {
 			pos := j
 			if proj != nil {
@@ -87,7 +105,6 @@ func (t *table) rows(slots []int, proj []int) []Row {
 			}
 			rv[j] = t.cols[pos].get(slot)
 		}
-		rows[i] = Row{t: t, proj: proj, vals: rv}
+		b.rows[i] = Row{t: t, proj: proj, vals: rv}
 	}
-	return rows
 }

@@ -627,6 +627,45 @@ func TestRows(t *testing.T) {
 	}
 }
 
+// TestRowsFieldAtAndRelease: FieldAt(i) is Query.Fields[i], repeats
+// included; a released page's memory serves the next query, whose rows
+// hold their own values.
+func TestRowsFieldAtAndRelease(t *testing.T) {
+	s := openStore(t, testOptions(t, localObjects(t), kitchenContract(t)))
+	mustAppend(t, s, "items", operatorItems()...)
+	fields := []string{"size", "name", "size", "seen"}
+	p := mustQuery(t, s, "items", Query{Fields: fields, Rows: true})
+	r := p.Edges[0].Node.(*Row)
+	for i, name := range fields {
+		if got, want := r.FieldAt(i), r.Field(name); !reflect.DeepEqual(got, want) {
+			t.Errorf("FieldAt(%d) = %+v, want Field(%q) = %+v", i, got, name, want)
+		}
+	}
+	if got := r.FieldAt(len(fields)); got.Kind != ValueNone {
+		t.Errorf("FieldAt past the end = %+v", got)
+	}
+	want := make([]map[string]any, len(p.Edges))
+	for i, e := range p.Edges {
+		want[i] = rowMap(e.Node.(*Row))
+	}
+	p.Release()
+	p.Release() // a second release does nothing
+	for range 3 {
+		other := mustQuery(t, s, "items", Query{Fields: []string{"weight"}, Rows: true, First: 1})
+		again := mustQuery(t, s, "items", Query{Fields: fields, Rows: true})
+		for i, e := range again.Edges {
+			if got := rowMap(e.Node.(*Row)); !reflect.DeepEqual(got, want[i]) {
+				t.Errorf("row %d after reuse: %v, want %v", i, got, want[i])
+			}
+		}
+		if got := other.Edges[0].Node.(*Row).Field("weight"); got.Kind != ValueFloat {
+			t.Errorf("a page in use changed under another query: weight %+v", got)
+		}
+		again.Release()
+		other.Release()
+	}
+}
+
 // TestCountWithoutFilter checks the count of an unfiltered query, which the
 // store takes from its live records rather than a scan, through deletes and
 // a restore.
