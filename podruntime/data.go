@@ -97,22 +97,9 @@ func (b *pageBuf) release() {
 // one pointer, so it goes into an interface without an allocation.
 type rowObject struct{ r *store.Row }
 
-func (o rowObject) Field(name string) graphql.Value { return graphqlValue(o.r.Field(name)) }
+func (o rowObject) Field(name string) graphql.Value { return o.r.Field(name) }
 
-func (o rowObject) FieldAt(i int) graphql.Value { return graphqlValue(o.r.FieldAt(i)) }
-
-func graphqlValue(v store.Value) graphql.Value {
-	return graphql.Value{Kind: valueKinds[v.Kind], Str: v.Str, Int: v.Int, Float: v.Float, Other: v.Other}
-}
-
-var valueKinds = [...]graphql.ValueKind{
-	store.ValueNone:   graphql.ValueNone,
-	store.ValueString: graphql.ValueString,
-	store.ValueInt:    graphql.ValueInt,
-	store.ValueFloat:  graphql.ValueFloat,
-	store.ValueBool:   graphql.ValueBool,
-	store.ValueOther:  graphql.ValueOther,
-}
+func (o rowObject) FieldAt(i int) graphql.Value { return o.r.FieldAt(i) }
 
 func (d *storeData) Update(ctx context.Context, class string, filter graphql.Filter, patch graphql.Record) (n int, err error) {
 	defer d.observe(class, "update", time.Now(), &err)

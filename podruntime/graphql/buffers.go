@@ -1,6 +1,9 @@
 package graphql
 
-import "sync"
+import (
+	"bytes"
+	"sync"
+)
 
 // Response buffers are reused: a 20-record page is a few kilobytes, written
 // by appends that would otherwise grow a new buffer four or five times per
@@ -21,3 +24,29 @@ func putBuffer(b []byte) {
 		buffers.Put(&b)
 	}
 }
+
+// requestBody is a request body read into a pooled buffer: httpHandler
+// reads it once, within the limit, and the POST transport decodes it where
+// it lies. Anyone else reads it as an io.Reader.
+type requestBody struct {
+	b []byte
+	r bytes.Reader
+}
+
+var bodies = sync.Pool{New: func() any { return new(requestBody) }}
+
+func getBody() *requestBody { return bodies.Get().(*requestBody) }
+
+// putBody gives b back once the request is done with it.
+func putBody(b *requestBody) {
+	if cap(b.b) > maxPooledBuffer {
+		b.b = nil
+	}
+	b.b = b.b[:0]
+	b.r.Reset(nil)
+	bodies.Put(b)
+}
+
+func (b *requestBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *requestBody) Close() error { return nil }

@@ -3,6 +3,8 @@ package graphql
 import (
 	"context"
 	"errors"
+
+	"github.com/byoda-go/byoda/podruntime/field"
 )
 
 // Data is the storage a pod serves GraphQL from: the records of one
@@ -118,44 +120,22 @@ type IndexedObject interface {
 	FieldAt(i int) Value
 }
 
+// Value is a field of an Object: the type the pod's store hands out, so
+// that a value reaches the response without a conversion.
+type Value = field.Value
+
 // ValueKind says which field of a Value holds it.
-type ValueKind uint8
+type ValueKind = field.Kind
 
 // The kinds of a Value.
 const (
-	ValueNone   ValueKind = iota // absent
-	ValueString                  // Str: a string, uuid or date-time field
-	ValueInt                     // Int
-	ValueFloat                   // Float
-	ValueBool                    // Int, 1 for true
-	ValueOther                   // Other, as a Record holds it: an array
+	ValueNone   = field.None   // absent
+	ValueString = field.String // Str: a string, uuid or date-time field
+	ValueInt    = field.Int    // Int
+	ValueFloat  = field.Float  // Float
+	ValueBool   = field.Bool   // Int, 1 for true
+	ValueOther  = field.Other  // Other, as a Record holds it: an array
 )
-
-// Value is a field of an Object.
-type Value struct {
-	Kind  ValueKind
-	Str   string
-	Int   int64
-	Float float64
-	Other any
-}
-
-// any returns v as a Record holds it.
-func (v Value) any() any {
-	switch v.Kind {
-	case ValueString:
-		return v.Str
-	case ValueInt:
-		return v.Int
-	case ValueFloat:
-		return v.Float
-	case ValueBool:
-		return v.Int != 0
-	case ValueOther:
-		return v.Other
-	}
-	return nil
-}
 
 // mapObject reads a Record as an Object.
 type mapObject map[string]any

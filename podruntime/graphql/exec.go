@@ -550,6 +550,8 @@ type recordField struct {
 	fd     *contract.Field // nil when the class has no such field
 	denied bool            // the caller may not read it
 	at     int             // the field's place in Query.Fields, for an IndexedObject; -1 if none
+	prefix []byte          // what comes before the value: a comma after the first field, and the key
+	scalar string          // the GraphQL scalar of a field that is not an array
 }
 
 // plan works out the fields of records of rc that fields selects. With
@@ -558,9 +560,24 @@ type recordField struct {
 // no rules of their own: the field that holds them was checked.
 func (x *execution) plan(cls, rc *contract.Class, fields []collected, access bool) []recordField {
 	p := make([]recordField, len(fields))
+	size := 0
+	for i := range fields {
+		size += len(fields[i].key) + len(`,"":`)
+	}
+	prefixes := make([]byte, 0, size) // one allocation for all, never grown
 	for i := range fields {
 		f := &fields[i]
-		p[i] = recordField{collected: f, fd: rc.Field(f.name), at: -1}
+		start := len(prefixes)
+		if i > 0 {
+			prefixes = append(prefixes, ',')
+		}
+		prefixes = append(prefixes, '"')
+		prefixes = append(prefixes, f.key...)
+		prefixes = append(prefixes, '"', ':')
+		p[i] = recordField{collected: f, fd: rc.Field(f.name), at: -1, prefix: prefixes[start:len(prefixes):len(prefixes)]}
+		if fd := p[i].fd; fd != nil && fd.Type != contract.TypeArray {
+			p[i].scalar = scalarType(fd.Type, fd.Format)
+		}
 		if access && p[i].fd != nil {
 			p[i].denied = !x.allowed(contract.ActionRead, cls, f.name)
 		}
@@ -576,37 +593,38 @@ func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordFie
 	x.out = append(x.out, '{')
 	for i := range plan {
 		f := &plan[i]
-		x.key(i, f.key)
-		if f.name == "__typename" {
-			x.out = appendString(x.out, rc.Name)
-			continue
-		}
-		x.push(f.key)
+		x.out = append(x.out, f.prefix...)
 		switch {
+		case f.name == "__typename":
+			x.out = appendString(x.out, rc.Name)
 		case f.fd == nil:
 			x.null()
 		case f.denied:
 			x.null()
+			x.push(f.key)
 			x.addError(x.forbidden(contract.ActionRead, cls, f.name))
-		case indexed != nil && f.at >= 0:
-			x.fieldValue(cls, f.fd, indexed.FieldAt(f.at), f.collected)
+			x.pop()
 		default:
-			x.fieldValue(cls, f.fd, rec.Field(f.name), f.collected)
+			var v Value
+			if indexed != nil && f.at >= 0 {
+				v = indexed.FieldAt(f.at)
+			} else {
+				v = rec.Field(f.name)
+			}
+			switch {
+			case v.Kind == ValueNone:
+				x.null()
+			case v.Kind != ValueOther && f.scalar != "":
+				// A scalar: nothing here can fail, so no path.
+				x.out = appendValue(x.out, f.scalar, v)
+			default:
+				x.push(f.key)
+				x.anyValue(cls, f.fd, v.Any(), f.collected)
+				x.pop()
+			}
 		}
-		x.pop()
 	}
 	x.out = append(x.out, '}')
-}
-
-func (x *execution) fieldValue(cls *contract.Class, fd *contract.Field, v Value, f *collected) {
-	switch {
-	case v.Kind == ValueNone:
-		x.null()
-	case v.Kind != ValueOther && fd.Type != contract.TypeArray:
-		x.out = appendValue(x.out, scalarType(fd.Type, fd.Format), v)
-	default:
-		x.anyValue(cls, fd, v.any(), f)
-	}
 }
 
 // anyValue writes a field's value held as a Record holds it.

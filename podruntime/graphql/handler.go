@@ -1,7 +1,6 @@
 package graphql
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -217,21 +216,27 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tooLarge(w, h.maxBody)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+		body := getBody()
+		defer putBody(body)
+		var err error
+		body.b, err = readBody(body.b, io.LimitReader(r.Body, h.maxBody+1))
 		if err != nil {
 			w.Header().Set("Content-Type", "application/json")
 			transport.SendErrorf(w, http.StatusBadRequest, "read request body: %v", err)
 			return
 		}
-		if int64(len(body)) > h.maxBody {
+		if int64(len(body.b)) > h.maxBody {
 			tooLarge(w, h.maxBody)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-			w.Header().Set("Content-Type", "application/json")
-			transport.SendErrorf(w, http.StatusUnsupportedMediaType, "content type %q: want application/json", r.Header.Get("Content-Type"))
-			return
+		body.r.Reset(body.b)
+		r.Body = body
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" {
+				w.Header().Set("Content-Type", "application/json")
+				transport.SendErrorf(w, http.StatusUnsupportedMediaType, "content type %q: want application/json", ct)
+				return
+			}
 		}
 	}
 	h.srv.ServeHTTP(w, r)

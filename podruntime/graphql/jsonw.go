@@ -108,7 +108,7 @@ func appendValue(b []byte, t string, v Value) []byte {
 	case v.Kind == ValueFloat && t == "Float" && !math.IsInf(v.Float, 0) && !math.IsNaN(v.Float):
 		return strconv.AppendFloat(b, v.Float, 'g', -1, 64)
 	}
-	return appendScalar(b, t, v.any())
+	return appendScalar(b, t, v.Any())
 }
 
 // appendScalar appends a stored value as the GraphQL scalar named t, or null

@@ -30,8 +30,14 @@ var _ graphql.Transport = postTransport{}
 func (t postTransport) Supports(r *http.Request) bool { return t.gqlgen.Supports(r) }
 
 func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, err := readBody(getBuffer(), r.Body)
-	defer putBuffer(body)
+	var body []byte
+	var err error
+	if b, ok := r.Body.(*requestBody); ok {
+		body = b.b // read by httpHandler, which gives it back
+	} else {
+		body, err = readBody(getBuffer(), r.Body)
+		defer putBuffer(body)
+	}
 	if err != nil || !acceptsJSON(r.Header.Get("Accept")) {
 		t.fallback(w, r, body, exec)
 		return

@@ -1,6 +1,10 @@
 package store
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/byoda-go/byoda/podruntime/field"
+)
 
 // Row is one record of a query page as the store keeps it (Query.Rows),
 // for callers that read a few fields of many records: reading a scalar
@@ -12,33 +16,21 @@ type Row struct {
 	vals []value // kNone where the record has no value
 }
 
+// Value is one field of a Row: the type the GraphQL executor writes too.
+type Value = field.Value
+
 // ValueKind says which field of a Value holds it.
-type ValueKind uint8
+type ValueKind = field.Kind
 
 // The kinds of a Value.
 const (
-	// ValueNone is an absent value.
-	ValueNone ValueKind = iota
-	// ValueString is in Str: a string, uuid or date-time field.
-	ValueString
-	// ValueInt is in Int.
-	ValueInt
-	// ValueFloat is in Float.
-	ValueFloat
-	// ValueBool is in Int: 1 for true, 0 for false.
-	ValueBool
-	// ValueOther is in Other, as a map record would hold it: an array.
-	ValueOther
+	ValueNone   = field.None
+	ValueString = field.String
+	ValueInt    = field.Int
+	ValueFloat  = field.Float
+	ValueBool   = field.Bool
+	ValueOther  = field.Other
 )
-
-// Value is one field of a Row.
-type Value struct {
-	Kind  ValueKind
-	Str   string
-	Int   int64
-	Float float64
-	Other any
-}
 
 // Field returns the value of the named field; its Kind is ValueNone when
 // the record has none.

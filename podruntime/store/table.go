@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/byoda-go/byoda/podruntime/contract"
@@ -36,7 +37,7 @@ func (b bitset) clear(i int) {
 type column struct {
 	k   kind
 	set bitset
-	str []string  // kString, kUUID, kDateTime, kJSON
+	str strs      // kString, kUUID, kDateTime, kJSON
 	num []int64   // kInt, kBool, kDateTime
 	flt []float64 // kFloat
 }
@@ -48,7 +49,7 @@ func (c *column) usesNum() bool { return c.k == kInt || c.k == kBool || c.k == k
 
 func (c *column) appendSlot() {
 	if c.usesStr() {
-		c.str = append(c.str, "")
+		c.str.appendSlot()
 	}
 	if c.usesNum() {
 		c.num = append(c.num, 0)
@@ -64,7 +65,7 @@ func (c *column) get(slot int) value {
 	}
 	v := value{k: c.k}
 	if c.usesStr() {
-		v.s = c.str[slot]
+		v.s = c.str.get(slot)
 	}
 	if c.usesNum() {
 		v.i = c.num[slot]
@@ -80,13 +81,13 @@ func (c *column) put(slot int, v value) {
 	if v.k == kNone {
 		c.set.clear(slot)
 		if c.usesStr() {
-			c.str[slot] = ""
+			c.str.drop(slot)
 		}
 		return
 	}
 	c.set.set(slot)
 	if c.usesStr() {
-		c.str[slot] = v.s
+		c.str.put(slot, v.s)
 	}
 	if c.usesNum() {
 		c.num[slot] = v.i
@@ -333,7 +334,7 @@ func (t *table) insertSlot(slot int, id uint64) {
 	for i := range t.cols {
 		c := &t.cols[i]
 		if c.usesStr() {
-			c.str = slices.Insert(c.str, slot, "")
+			c.str.insert(slot)
 		}
 		if c.usesNum() {
 			c.num = slices.Insert(c.num, slot, 0)
@@ -395,7 +396,7 @@ func (t *table) compactSlots() {
 		c := &cols[i]
 		c.k = t.cols[i].k
 		if c.usesStr() {
-			c.str = make([]string, 0, n)
+			c.str = withCap(n)
 		}
 		if c.usesNum() {
 			c.num = make([]int64, 0, n)
@@ -433,7 +434,9 @@ func (t *table) index(slot int) {
 		if v.k == kNone {
 			continue
 		}
-		key := v.key()
+		// A copy: the value's string points into the column's arena,
+		// which a key would keep alive after the arena is rebuilt.
+		key := strings.Clone(v.key())
 		if idx != nil {
 			idx[key] = insertID(idx[key], id)
 		}
