@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -28,10 +29,63 @@ type collected struct {
 // typeName, in the order of the query, following fragments whose type
 // condition is typeName. The schema has no interfaces or unions, so a
 // fragment either applies to an object type or does not.
+//
+// An operation without variables collects the same fields every time: the
+// result is kept with the schema, keyed by the selection set of the query
+// document (which the handler's query cache hands out again for the same
+// text), and shared by the requests for that query. Callers must not
+// change it.
 func (x *execution) collect(sel ast.SelectionSet, typeName string) []collected {
+	if len(sel) == 0 {
+		return nil
+	}
+	shared := len(x.op.Operation.VariableDefinitions) == 0
+	key := collectKey{&sel[0], typeName}
+	if shared {
+		if out, ok := x.es.collected.get(key); ok {
+			return out
+		}
+	}
 	out := make([]collected, 0, len(sel))
 	x.collectInto(&out, sel, typeName, nil)
+	if shared {
+		x.es.collected.put(key, out)
+	}
 	return out
+}
+
+// collectCache holds the fields collected from the selection sets of
+// operations without variables.
+type collectCache struct {
+	mu sync.RWMutex
+	m  map[collectKey][]collected
+}
+
+// collectKey is a selection set of a query document, by the address of its
+// first selection, and the type it is collected for.
+type collectKey struct {
+	sel      *ast.Selection
+	typeName string
+}
+
+// maxCollected bounds collectCache: the keys keep their query documents
+// alive after the query cache has let them go, so it starts over when full.
+const maxCollected = 1 << 14
+
+func (c *collectCache) get(k collectKey) ([]collected, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out, ok := c.m[k]
+	return out, ok
+}
+
+func (c *collectCache) put(k collectKey, out []collected) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCollected {
+		c.m = make(map[collectKey][]collected)
+	}
+	c.m[k] = out
 }
 
 func (x *execution) collectInto(out *[]collected, sel ast.SelectionSet, typeName string, visited map[string]bool) map[string]bool {

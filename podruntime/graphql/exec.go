@@ -59,6 +59,7 @@ type executableSchema struct {
 	origin    string
 	log       *slog.Logger
 	onObserve func(context.Context, Observation)
+	collected collectCache
 }
 
 var _ gql.ExecutableSchema = (*executableSchema)(nil)

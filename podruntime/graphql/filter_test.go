@@ -1,7 +1,9 @@
 package graphql
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,6 +65,28 @@ func TestFilterMatch(t *testing.T) {
 	}
 	if !(Filter{}).Match(rec) {
 		t.Errorf("an empty filter must match everything")
+	}
+}
+
+// TestAppendStringEveryPlace puts each character that needs care at every
+// place of strings long enough to cross the word-at-a-time fast path, and
+// checks that the JSON is valid, decodes to the input, and escapes what it
+// must.
+func TestAppendStringEveryPlace(t *testing.T) {
+	for _, special := range []string{`"`, `\`, "\n", "\x00", "\x1f", " ", "~", "\x7f", "é", "\u2028", "🎉"} {
+		for n := range 20 {
+			for at := 0; at <= n; at++ {
+				in := strings.Repeat("a", at) + special + strings.Repeat("b", n-at)
+				got := appendString(nil, in)
+				var back string
+				if err := json.Unmarshal(got, &back); err != nil || back != in {
+					t.Fatalf("appendString(%q) = %s; decodes to %q, %v", in, got, back, err)
+				}
+				if bytes.ContainsAny(got[1:len(got)-1], "\x00\x1f\n\u2028") || bytes.Count(got, []byte(`"`)) != 2+strings.Count(in, `"`) {
+					t.Fatalf("appendString(%q) = %s does not escape what it must", in, got)
+				}
+			}
+		}
 	}
 }
 

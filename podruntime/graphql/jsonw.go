@@ -1,11 +1,13 @@
 package graphql
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The executor writes its responses as JSON bytes directly, in the order of
@@ -18,7 +20,12 @@ const hexDigits = "0123456789abcdef"
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	i := plainPrefix(s)
+	if i == len(s) {
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -63,6 +70,36 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainPrefix returns the length of the longest prefix of s, in whole
+// 8-byte words, that JSON takes as it is: printable ASCII other than '"'
+// and '\\'. Most stored values are all of that, and checking a word at a
+// time is several times faster than a byte at a time.
+func plainPrefix(s string) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	hasZero := func(w uint64) uint64 { return (w - ones) & ^w & highs }
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A byte >= 0x80, < 0x20, '"' or '\\' stops the fast path.
+		if (w|(w-0x20*ones)|hasZero(w^('"'*ones))|hasZero(w^('\\'*ones)))&highs != 0 {
+			break
+		}
+	}
+	if i+8 > len(b) {
+		// The tail, byte by byte.
+		for ; i < len(b); i++ {
+			if c := b[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 // appendInt appends a stored integer, or null when v is not one.

@@ -355,6 +355,18 @@ fragment Street on address { street @include(if: $withStreet) label }`
 	if r.Raw != want {
 		t.Errorf("got  %s\nwant %s", r.Raw, want)
 	}
+	// The same text with other variables: nothing of the first request's
+	// fields is reused.
+	r = mustOK(t, ts.post(t, owner, q, map[string]any{"nl": "NL", "withStreet": true, "skipCount": false}))
+	if !strings.Contains(r.Raw, `"dutch":{"__typename":"addresses_page","total_count":3,`) || !strings.Contains(r.Raw, `"street":`) {
+		t.Errorf("other variables: %s", r.Raw)
+	}
+	// Literal directives, asked twice: the second answer is the first.
+	lit := `{ addresses_connection(first: 1) { total_count @skip(if: true) edges { node { city street @include(if: false) } } } }`
+	first := mustOK(t, ts.post(t, owner, lit, nil)).Raw
+	if again := mustOK(t, ts.post(t, owner, lit, nil)).Raw; again != first || strings.Contains(first, "street") || strings.Contains(first, "total_count") {
+		t.Errorf("literal directives: %s, then %s", first, again)
+	}
 	// The operation is picked by name.
 	body := map[string]any{"query": `query A { person { given_name } } query B { tags_connection { total_count } }`, "operationName": "B"}
 	r = mustOK(t, ts.postBody(t, owner, body))

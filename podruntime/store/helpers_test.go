@@ -279,8 +279,8 @@ func rowMap(r *Row) map[string]any {
 		if r.proj != nil {
 			pos = r.proj[i]
 		}
-		if v.k != kNone {
-			m[r.t.fields[pos]] = v.output(r.t.items[pos])
+		if v.Kind != ValueNone {
+			m[r.t.fields[pos]] = v.Any()
 		}
 	}
 	return m

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/byoda-go/byoda/podruntime/field"
 )
 
 // Query asks for one page of the records of a class.
@@ -47,7 +49,7 @@ type pageBuf struct {
 	page  Page
 	edges []Edge
 	slots []int
-	vals  []value
+	vals  []field.Value
 	rows  []Row
 }
 

@@ -11,9 +11,9 @@ import (
 // field allocates nothing, where a map record costs a map and a boxed value
 // for every field.
 type Row struct {
-	t    *table  // only its layout, which never changes: fields, pos, items
-	proj []int   // the positions of the fields in vals; nil for all fields in order
-	vals []value // kNone where the record has no value
+	t    *table        // only its layout, which never changes: fields, pos
+	proj []int         // the positions of the fields in vals; nil for all fields in order
+	vals []field.Value // ValueNone where the record has no value
 }
 
 // Value is one field of a Row: the type the GraphQL executor writes too.
@@ -45,7 +45,7 @@ func (r *Row) Field(name string) Value {
 			return Value{}
 		}
 	}
-	return r.value(pos, r.vals[i])
+	return r.vals[i]
 }
 
 // FieldAt returns the value of the i-th field the query asked for
@@ -55,28 +55,7 @@ func (r *Row) FieldAt(i int) Value {
 	if i < 0 || i >= len(r.vals) {
 		return Value{}
 	}
-	pos := i
-	if r.proj != nil {
-		pos = r.proj[i]
-	}
-	return r.value(pos, r.vals[i])
-}
-
-// value is v, the value of the field at pos, as a Value.
-func (r *Row) value(pos int, v value) Value {
-	switch v.k {
-	case kString, kUUID, kDateTime:
-		return Value{Kind: ValueString, Str: v.s}
-	case kInt:
-		return Value{Kind: ValueInt, Int: v.i}
-	case kFloat:
-		return Value{Kind: ValueFloat, Float: v.f}
-	case kBool:
-		return Value{Kind: ValueBool, Int: v.i}
-	case kJSON:
-		return Value{Kind: ValueOther, Other: v.output(r.t.items[pos])}
-	}
-	return Value{}
+	return r.vals[i]
 }
 
 // rows fills b.rows for the records at b.slots, with the fields in proj
@@ -95,7 +74,7 @@ func (t *table) rows(b *pageBuf, proj []int) {
 			if proj != nil {
 				pos = proj[j]
 			}
-			rv[j] = t.cols[pos].get(slot)
+			rv[j] = t.cols[pos].field(slot, t.items[pos])
 		}
 		b.rows[i] = Row{t: t, proj: proj, vals: rv}
 	}

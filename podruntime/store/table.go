@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/podruntime/field"
 )
 
 // bitset is a growable set of small integers.
@@ -74,6 +75,27 @@ func (c *column) get(slot int) value {
 		v.f = c.flt[slot]
 	}
 	return v
+}
+
+// field returns the value at slot as the executor reads it; items are those
+// of an array field, whose stored JSON it decodes.
+func (c *column) field(slot int, items *contract.Items) field.Value {
+	if !c.set.has(slot) {
+		return field.Value{}
+	}
+	switch c.k {
+	case kString, kUUID, kDateTime:
+		return field.Value{Kind: field.String, Str: c.str.get(slot)}
+	case kInt:
+		return field.Value{Kind: field.Int, Int: c.num[slot]}
+	case kFloat:
+		return field.Value{Kind: field.Float, Float: c.flt[slot]}
+	case kBool:
+		return field.Value{Kind: field.Bool, Int: c.num[slot]}
+	case kJSON:
+		return field.Value{Kind: field.Other, Other: value{k: kJSON, s: c.str.get(slot)}.output(items)}
+	}
+	return field.Value{}
 }
 
 // put stores v, which has the column's kind or is absent, at slot.
