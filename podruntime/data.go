@@ -99,7 +99,7 @@ type rowObject struct{ r *store.Row }
 
 func (o rowObject) Field(name string) graphql.Value { return o.r.Field(name) }
 
-func (o rowObject) FieldAt(i int) graphql.Value { return o.r.FieldAt(i) }
+func (o rowObject) Values() []graphql.Value { return o.r.Values() }
 
 func (d *storeData) Update(ctx context.Context, class string, filter graphql.Filter, patch graphql.Record) (n int, err error) {
 	defer d.observe(class, "update", time.Now(), &err)

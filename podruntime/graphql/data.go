@@ -112,12 +112,15 @@ type Object interface {
 	Field(name string) Value
 }
 
-// IndexedObject is an Object that can also be read by the place of a field
-// in Query.Fields of the query that returned it, without a lookup by name.
+// IndexedObject is an Object that hands out the values of the fields the
+// query asked for all at once, in the order of Query.Fields of the query
+// that returned it: the executor reads them by place, without a lookup or a
+// call per field.
 type IndexedObject interface {
 	Object
-	// FieldAt returns the value of Query.Fields[i].
-	FieldAt(i int) Value
+	// Values returns the values of Query.Fields, in that order. The
+	// executor neither keeps nor changes them.
+	Values() []Value
 }
 
 // Value is a field of an Object: the type the pod's store hands out, so

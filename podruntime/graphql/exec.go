@@ -590,7 +590,10 @@ func (x *execution) plan(cls, rc *contract.Class, fields []collected, access boo
 // the class of the items of one of its arrays. A field the caller may not
 // read is null, with a FORBIDDEN error at its path.
 func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordField) {
-	indexed, _ := rec.(IndexedObject)
+	var vals []Value
+	if indexed, ok := rec.(IndexedObject); ok {
+		vals = indexed.Values()
+	}
 	x.out = append(x.out, '{')
 	for i := range plan {
 		f := &plan[i]
@@ -606,11 +609,12 @@ func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordFie
 			x.addError(x.forbidden(contract.ActionRead, cls, f.name))
 			x.pop()
 		default:
-			var v Value
-			if indexed != nil && f.at >= 0 {
-				v = indexed.FieldAt(f.at)
+			var v *Value
+			if f.at >= 0 && f.at < len(vals) {
+				v = &vals[f.at]
 			} else {
-				v = rec.Field(f.name)
+				fv := rec.Field(f.name)
+				v = &fv
 			}
 			switch {
 			case v.Kind == ValueNone:

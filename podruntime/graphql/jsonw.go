@@ -134,7 +134,7 @@ func appendFloat(b []byte, v any) []byte {
 
 // appendValue appends a typed value as the GraphQL scalar named t, as
 // appendScalar does for the same value boxed.
-func appendValue(b []byte, t string, v Value) []byte {
+func appendValue(b []byte, t string, v *Value) []byte {
 	switch {
 	case v.Kind == ValueString && t != "Int" && t != "Float" && t != "Boolean":
 		return appendString(b, v.Str)

@@ -66,13 +66,19 @@ func pageNode(n any, fields []string) any {
 	return n
 }
 
-// indexedObject reads fields[i] for FieldAt(i).
+// indexedObject hands out the values of fields as Values.
 type indexedObject struct {
 	typedObject
 	fields []string
 }
 
-func (o indexedObject) FieldAt(i int) Value { return o.Field(o.fields[i]) }
+func (o indexedObject) Values() []Value {
+	vals := make([]Value, len(o.fields))
+	for i, f := range o.fields {
+		vals[i] = o.Field(f)
+	}
+	return vals
+}
 
 // typedObject is a Record read as an Object with typed scalars.
 type typedObject map[string]any

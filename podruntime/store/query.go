@@ -146,7 +146,7 @@ func (s *Store) query(ctx context.Context, class string, q Query, first int) (*P
 }
 
 // projection returns the positions of fields, in their order (repeats
-// included, so that Row.FieldAt(i) is fields[i]).
+// included, so that Row.Values()[i] is the value of fields[i]).
 func (t *table) projection(fields []string) ([]int, error) {
 	if fields == nil || t.scalar {
 		return nil, nil

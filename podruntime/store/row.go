@@ -48,15 +48,11 @@ func (r *Row) Field(name string) Value {
 	return r.vals[i]
 }
 
-// FieldAt returns the value of the i-th field the query asked for
-// (Query.Fields[i]), without looking it up by name; without Query.Fields,
-// of the i-th field of the class. It is ValueNone past the end.
-func (r *Row) FieldAt(i int) Value {
-	if i < 0 || i >= len(r.vals) {
-		return Value{}
-	}
-	return r.vals[i]
-}
+// Values returns the row's values: of the fields the query asked for, in
+// the order of Query.Fields; without Query.Fields, of all the class's
+// fields in order. They belong to the page: read them, do not keep or
+// change them.
+func (r *Row) Values() []Value { return r.vals }
 
 // rows fills b.rows for the records at b.slots, with the fields in proj
 // (all when nil), reusing b's memory.

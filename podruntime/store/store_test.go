@@ -627,22 +627,22 @@ func TestRows(t *testing.T) {
 	}
 }
 
-// TestRowsFieldAtAndRelease: FieldAt(i) is Query.Fields[i], repeats
+// TestRowsValuesAndRelease: Values()[i] is Query.Fields[i], repeats
 // included; a released page's memory serves the next query, whose rows
 // hold their own values.
-func TestRowsFieldAtAndRelease(t *testing.T) {
+func TestRowsValuesAndRelease(t *testing.T) {
 	s := openStore(t, testOptions(t, localObjects(t), kitchenContract(t)))
 	mustAppend(t, s, "items", operatorItems()...)
 	fields := []string{"size", "name", "size", "seen"}
 	p := mustQuery(t, s, "items", Query{Fields: fields, Rows: true})
 	r := p.Edges[0].Node.(*Row)
-	for i, name := range fields {
-		if got, want := r.FieldAt(i), r.Field(name); !reflect.DeepEqual(got, want) {
-			t.Errorf("FieldAt(%d) = %+v, want Field(%q) = %+v", i, got, name, want)
-		}
+	if vals := r.Values(); len(vals) != len(fields) {
+		t.Fatalf("%d values for %d fields", len(vals), len(fields))
 	}
-	if got := r.FieldAt(len(fields)); got.Kind != ValueNone {
-		t.Errorf("FieldAt past the end = %+v", got)
+	for i, name := range fields {
+		if got, want := r.Values()[i], r.Field(name); !reflect.DeepEqual(got, want) {
+			t.Errorf("Values()[%d] = %+v, want Field(%q) = %+v", i, got, name, want)
+		}
 	}
 	want := make([]map[string]any, len(p.Edges))
 	for i, e := range p.Edges {
