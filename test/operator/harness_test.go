@@ -259,6 +259,9 @@ func playDeploymentController(ctx context.Context, t testing.TB, cfg *rest.Confi
 	fast := *cfg
 	fast.QPS, fast.Burst = 500, 1000
 	mgr, err := ctrl.NewManager(&fast, ctrl.Options{
+		// Its own logger: the scale benchmark runs the operator in another
+		// process and sets none in this one. Errors only, to stderr.
+		Logger:                 logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		Scheme:                 scheme,
 		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: own}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
