@@ -60,7 +60,7 @@ type benchEnv struct {
 
 func runPod(args []string) error {
 	fs := flag.NewFlagSet("pod", flag.ContinueOnError)
-	byoda := fs.String("byoda", "", "byoda binary (default: go build one)")
+	byoda := fs.String("byoda", "", "byoda binary (default: go build one as the image does, CGO_ENABLED=0)")
 	records := fs.Int("records", 10_000, "addresses in the list class")
 	duration := fs.Duration("duration", 10*time.Second, "measuring time per scenario")
 	warmup := fs.Duration("warmup", 2*time.Second, "warm-up time per scenario")
@@ -80,8 +80,10 @@ func runPod(args []string) error {
 	defer os.RemoveAll(tmp)
 	if *byoda == "" {
 		*byoda = filepath.Join(tmp, "byoda")
+		// As the image builds it (Dockerfile): static, without cgo.
 		build := exec.Command("go", "build", "-trimpath", "-o", *byoda, ".")
 		build.Dir, build.Stderr = root, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build byoda: %w", err)
 		}
