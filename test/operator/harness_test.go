@@ -260,8 +260,8 @@ func playDeploymentController(ctx context.Context, t testing.TB, cfg *rest.Confi
 	fast.QPS, fast.Burst = 500, 1000
 	mgr, err := ctrl.NewManager(&fast, ctrl.Options{
 		// Its own logger: the scale benchmark runs the operator in another
-		// process and sets none in this one. Errors only, to stderr.
-		Logger:                 logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		// process and sets none in this one.
+		Logger:                 errorLogger(),
 		Scheme:                 scheme,
 		Cache:                  cache.Options{ByObject: map[client.Object]cache.ByObject{&appsv1.Deployment{}: own}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -300,6 +300,12 @@ func playDeploymentController(ctx context.Context, t testing.TB, cfg *rest.Confi
 		t.Fatal(err)
 	}
 	go func() { _ = mgr.Start(ctx) }()
+}
+
+// errorLogger logs errors only, to stderr: for controllers and clients in
+// the test process that are not the operator under test.
+func errorLogger() logr.Logger {
+	return logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 // reconcileCount returns how many reconciles the named controller has

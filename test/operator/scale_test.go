@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -47,6 +48,9 @@ func TestScale(t *testing.T) {
 	workers := envInt(t, "BYODA_SCALE_WORKERS", 8)
 	cmQPS := envInt(t, "BYODA_SCALE_CM_QPS", 1000)
 	opQPS := envInt(t, "BYODA_SCALE_OPERATOR_QPS", 500)
+	// The operator runs in its own process; this one's informers log
+	// through controller-runtime's global logger, which nothing else sets.
+	ctrl.SetLogger(errorLogger())
 
 	k := testenv.StartKube(t, testenv.WithScheme(controllers.AddToScheme))
 	cmArgs := []string{"-kube-api-qps", strconv.Itoa(cmQPS), "-kube-api-burst", strconv.Itoa(2 * cmQPS),
