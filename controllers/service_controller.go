@@ -132,8 +132,12 @@ func (r *ServiceReconciler) finish(ctx context.Context, p *servicePass, err erro
 }
 
 // reconcileContract reads the contract, validates it and publishes it. An
-// invalid contract is a terminal error: nothing is created from it, and the
-// condition names the JSON pointer of every problem.
+// invalid contract creates nothing, and the condition names the JSON
+// pointer of every problem. An inline contract that is invalid is a
+// terminal error: only a new spec can change it. A contract in a ConfigMap
+// (which the operator cannot watch: its cache holds only what it owns) is
+// read again every RetryInterval, valid or not, so that an edit to it is
+// picked up.
 func (r *ServiceReconciler) reconcileContract(ctx context.Context, p *servicePass) error {
 	svc := p.svc
 	raw, missing, err := r.contractBytes(ctx, svc)
@@ -157,12 +161,15 @@ func (r *ServiceReconciler) reconcileContract(ctx context.Context, p *servicePas
 			r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, byodav1alpha1.ReasonContractInvalid, "Reconcile", "%s", truncate(msg, 1000))
 		}
 		p.block(byodav1alpha1.ReasonContractInvalid, "The contract is invalid: %s", msg)
-		return reconcile.TerminalError(fmt.Errorf("the contract of service %s/%s is invalid", svc.Namespace, svc.Name))
+		return r.recheckContract(p, fmt.Errorf("the contract of service %s/%s is invalid", svc.Namespace, svc.Name))
 	}
 	if int64(c.ServiceID) != svc.Spec.ServiceID {
 		p.block(byodav1alpha1.ReasonServiceIDMismatch,
 			"/service_id: the contract is for service %d but spec.serviceID is %d", c.ServiceID, svc.Spec.ServiceID)
-		return reconcile.TerminalError(fmt.Errorf("the contract of service %s/%s is for service %d", svc.Namespace, svc.Name, c.ServiceID))
+		return r.recheckContract(p, fmt.Errorf("the contract of service %s/%s is for service %d", svc.Namespace, svc.Name, c.ServiceID))
+	}
+	if err := r.recheckContract(p, nil); err != nil {
+		return err
 	}
 	p.contract = raw
 	p.status.ContractName = c.Name
@@ -176,6 +183,22 @@ func (r *ServiceReconciler) reconcileContract(ctx context.Context, p *servicePas
 	return nil
 }
 
+// recheckContract ends a pass that found the contract wrong (err), or
+// schedules the next look at a contract in a ConfigMap. Only an inline
+// contract that is wrong ends the pass with a terminal error.
+func (r *ServiceReconciler) recheckContract(p *servicePass, err error) error {
+	if p.svc.Spec.Contract.ConfigMapKeyRef == nil {
+		if err != nil {
+			return reconcile.TerminalError(err)
+		}
+		return nil
+	}
+	if p.next == 0 || r.Options.RetryInterval < p.next {
+		p.next = r.Options.RetryInterval
+	}
+	return nil
+}
+
 // contractBytes returns the contract document, or why it cannot be found.
 func (r *ServiceReconciler) contractBytes(ctx context.Context, svc *byodav1alpha1.Service) (raw []byte, missing string, err error) {
 	src := svc.Spec.Contract
@@ -183,6 +206,10 @@ func (r *ServiceReconciler) contractBytes(ctx context.Context, svc *byodav1alpha
 		return src.Inline.Raw, "", nil
 	}
 	ref := src.ConfigMapKeyRef
+	if ref.Name == specs.ContractConfigMapName(svc) {
+		return nil, fmt.Sprintf("spec.contract.configMapKeyRef names ConfigMap %s, which the operator publishes the contract in; "+
+			"keep the source under another name", ref.Name), nil
+	}
 	key := ref.Key
 	if key == "" {
 		key = specs.KeyContract

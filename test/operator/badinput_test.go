@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
+	"github.com/byoda-go/byoda/controllers/specs"
+	"github.com/byoda-go/byoda/test/testenv"
 )
 
 // testInvalidContract: an invalid contract gives ContractValid=False with
@@ -175,4 +178,83 @@ func (e *env) testMissingReferences(t *testing.T) {
 
 	e.create(newService(ns, "addressbook", demoServiceID, demoContract(t)))
 	e.waitAllTrue(m, byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionDNSReady, byodav1alpha1.ConditionJoined)
+}
+
+// testContractConfigMap: a Service whose contract is in a ConfigMap of its
+// own picks up an edit to it (a new version is published; a broken one
+// says where; a fixed one recovers) without any change to the Service.
+func (e *env) testContractConfigMap(t *testing.T) {
+	e = e.sub(t)
+	ns := e.kube.CreateNamespace(t, "cmcontract")
+	withVersion := func(v any) string {
+		var doc map[string]any
+		if err := json.Unmarshal(demoContract(t), &doc); err != nil {
+			t.Fatal(err)
+		}
+		doc["version"] = v
+		out, _ := json.Marshal(doc)
+		return string(out)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "addressbook-source", Namespace: ns},
+		Data:       map[string]string{specs.KeyContract: withVersion(1)},
+	}
+	svc := newService(ns, "addressbook", demoServiceID, nil)
+	svc.Spec.Contract = byodav1alpha1.ContractSource{ConfigMapKeyRef: &byodav1alpha1.ConfigMapKeyReference{Name: cm.Name}}
+	e.create(cm, svc)
+	e.waitAllTrue(svc)
+	// cert-manager keeps updating the Service's new Certificates for a
+	// moment, and each update brings a pass of its own: let it finish, so
+	// that only the operator's own recheck can see the edits below.
+	time.Sleep(5 * time.Second)
+
+	edit := func(doc string) {
+		t.Helper()
+		patch := client.MergeFrom(cm.DeepCopy())
+		cm.Data[specs.KeyContract] = doc
+		if err := e.c.Patch(t.Context(), cm, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(withVersion(2))
+	testenv.Eventually(t, timeout, "version 2 published", e.cm, func(ctx context.Context) error {
+		if err := e.c.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+			return err
+		}
+		if svc.Status.ContractVersion != 2 {
+			return fmt.Errorf("status.contractVersion %d", svc.Status.ContractVersion)
+		}
+		published := &corev1.ConfigMap{}
+		if err := e.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: svc.Status.ContractConfigMap}, published); err != nil {
+			return err
+		}
+		if v := published.Annotations[specs.AnnotationContractVersion]; v != "2" {
+			return fmt.Errorf("published version %q", v)
+		}
+		return nil
+	})
+
+	edit(withVersion("two"))
+	e.waitCondition(svc, byodav1alpha1.ConditionContractValid, metav1.ConditionFalse, byodav1alpha1.ReasonContractInvalid)
+	if c := meta.FindStatusCondition(svc.Status.Conditions, byodav1alpha1.ConditionContractValid); !strings.Contains(c.Message, "/version") {
+		t.Errorf("ContractValid message %q does not name /version", c.Message)
+	}
+	edit(withVersion(3))
+	e.waitAllTrue(svc)
+	if svc.Status.ContractVersion != 3 {
+		t.Errorf("status.contractVersion %d after the fix, want 3", svc.Status.ContractVersion)
+	}
+
+	// The ConfigMap the operator publishes the contract in cannot be the
+	// source too: it would overwrite the user's.
+	own := newService(ns, "self", demoServiceID, nil)
+	own.Spec.Contract = byodav1alpha1.ContractSource{ConfigMapKeyRef: &byodav1alpha1.ConfigMapKeyReference{Name: specs.ContractConfigMapName(own)}}
+	e.create(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: specs.ContractConfigMapName(own), Namespace: ns},
+		Data:       map[string]string{specs.KeyContract: withVersion(1)},
+	}, own)
+	e.waitCondition(own, byodav1alpha1.ConditionContractValid, metav1.ConditionFalse, byodav1alpha1.ReasonContractNotFound)
+	if c := meta.FindStatusCondition(own.Status.Conditions, byodav1alpha1.ConditionContractValid); !strings.Contains(c.Message, "publishes") {
+		t.Errorf("ContractValid message %q does not say why", c.Message)
+	}
 }

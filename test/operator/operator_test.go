@@ -33,6 +33,7 @@ func TestOperator(t *testing.T) {
 	t.Run("EndToEnd", e.testEndToEnd)
 	t.Run("LoadBalancerAddress", e.testLoadBalancerAddress)
 	t.Run("InvalidContract", e.testInvalidContract)
+	t.Run("ContractConfigMap", e.testContractConfigMap)
 	t.Run("CRDValidation", e.testCRDValidation)
 	t.Run("MissingReferences", e.testMissingReferences)
 	t.Run("Stability", e.testStability)
