@@ -37,8 +37,10 @@ type ContractSource struct {
 
 	// ConfigMapKeyRef selects a key of a ConfigMap in the Service's
 	// namespace that holds the contract as JSON (key "contract.json" when no
-	// key is given). The operator reads it when the Service changes and at
-	// every resync; it does not watch it.
+	// key is given). The operator reads it when the Service changes and
+	// again every retry interval of the operator (30s by default), so an
+	// edit is picked up without a change to the Service. It must not be
+	// <name>-contract, the ConfigMap the operator publishes the contract in.
 	// +optional
 	ConfigMapKeyRef *ConfigMapKeyReference `json:"configMapKeyRef,omitempty"`
 }
