@@ -17,7 +17,7 @@ import (
 
 // benchPod is a pod with n addresses and a family member, served in
 // process without TLS: what the pod itself costs per request.
-func benchPod(b *testing.B, n int) (*Pod, *membership, uuid.UUID) {
+func benchPod(b testing.TB, n int) (*Pod, *membership, uuid.UUID) {
 	b.Helper()
 	tp := newTestPKI(b)
 	p, err := New(context.Background(), testConfig(b, tp))
