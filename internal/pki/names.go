@@ -93,15 +93,6 @@ func (k Kind) hasServiceID() bool {
 	return false
 }
 
-// hasID reports whether names of this kind carry a UUID.
-func (k Kind) hasID() bool {
-	switch k {
-	case KindAccount, KindAccountData, KindMember, KindMemberData, KindApp, KindAppData:
-		return true
-	}
-	return false
-}
-
 // Role is who a verified certificate says the caller is. Access rules in
 // contracts are written against these roles.
 type Role string

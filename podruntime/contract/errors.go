@@ -45,15 +45,6 @@ func (es Errors) Error() string {
 	return sb.String()
 }
 
-// err returns es as an error, or nil when there is none. It keeps a nil Errors
-// from becoming a non-nil error interface.
-func (es Errors) err() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
-}
-
 // sorted orders errors by pointer, keeping the order of errors found at the
 // same pointer, and drops exact duplicates.
 func (es Errors) sorted() Errors {

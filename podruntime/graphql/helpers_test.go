@@ -208,14 +208,6 @@ func (r gqlResponse) errorAt(path string) (gqlError, bool) {
 	return gqlError{}, false
 }
 
-func (r gqlResponse) codes() []string {
-	var out []string
-	for _, e := range r.Errors {
-		out = append(out, e.code())
-	}
-	return out
-}
-
 func readAll(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)

@@ -237,9 +237,6 @@ func (t *table) isLive(slot int, now int64) bool {
 	return !t.dead.has(slot) && (t.exp == nil || t.exp[slot] == 0 || t.exp[slot] > now)
 }
 
-// value returns the value of field pos at slot.
-func (t *table) value(slot, pos int) value { return t.cols[pos].get(slot) }
-
 // rowAt copies the record at slot out of the table.
 func (t *table) rowAt(slot int) *row {
 	r := &row{id: t.ids[slot], vals: make([]value, len(t.cols))}
