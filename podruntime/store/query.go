@@ -46,11 +46,13 @@ type Page struct {
 // 20-record page is several kilobytes that would otherwise be garbage after
 // every request.
 type pageBuf struct {
-	page  Page
-	edges []Edge
-	slots []int
-	vals  []field.Value
-	rows  []Row
+	page    Page
+	edges   []Edge
+	slots   []int
+	ids     []uint64
+	cursors []byte
+	vals    []field.Value
+	rows    []Row
 }
 
 var pageBufs = sync.Pool{New: func() any { return new(pageBuf) }}
@@ -164,15 +166,18 @@ func (t *table) projection(fields []string) ([]int, error) {
 
 func (t *table) query(conds []cond, after uint64, first int, now int64, proj []int, skipCount, rows bool) *Page {
 	var page *Page
-	var slots []int
 	var buf *pageBuf
+	var slots []int
+	var ids []uint64
+	var scratch []byte
 	if rows {
 		buf = pageBufs.Get().(*pageBuf)
 		page = &buf.page
 		page.buf = buf
-		page.Edges, slots = buf.edges[:0], buf.slots[:0]
+		page.Edges, slots, ids, scratch = buf.edges[:0], buf.slots[:0], buf.ids[:0], buf.cursors
 	} else {
 		page = &Page{Edges: make([]Edge, 0, min(first, 64))}
+		ids = make([]uint64, 0, min(first, 64))
 	}
 	// Without a filter or expiry every live record matches: the count is
 	// known without visiting them.
@@ -186,7 +191,8 @@ func (t *table) query(conds []cond, after uint64, first int, now int64, proj []i
 		switch {
 		case id <= after:
 		case len(page.Edges) < first:
-			e := Edge{Cursor: encodeCursor(id)}
+			var e Edge // its cursor comes after the scan: setCursors
+			ids = append(ids, id)
 			if rows {
 				slots = append(slots, slot)
 			} else {
@@ -205,17 +211,34 @@ func (t *table) query(conds []cond, after uint64, first int, now int64, proj []i
 	case skipCount:
 		page.TotalCount = 0
 	}
+	scratch = setCursors(page.Edges, ids, scratch)
+	if n := len(page.Edges); n > 0 {
+		page.PageInfo.EndCursor = page.Edges[n-1].Cursor
+	}
 	if rows {
-		buf.edges, buf.slots = page.Edges, slots
+		buf.edges, buf.slots, buf.ids, buf.cursors = page.Edges, slots, ids, scratch
 		t.rows(buf, proj)
 		for i := range buf.rows {
 			page.Edges[i].Node = &buf.rows[i]
 		}
 	}
-	if n := len(page.Edges); n > 0 {
-		page.PageInfo.EndCursor = page.Edges[n-1].Cursor
-	}
 	return page
+}
+
+// setCursors gives each edge the cursor of its record's id, all of them
+// substrings of one string: one allocation for a page instead of one per
+// edge. scratch is reused to build it, and returned.
+func setCursors(edges []Edge, ids []uint64, scratch []byte) []byte {
+	scratch = scratch[:0]
+	for _, id := range ids {
+		scratch = appendCursor(scratch, id)
+	}
+	all := string(scratch)
+	for i, id := range ids {
+		n := cursorLen(id)
+		edges[i].Cursor, all = all[:n], all[n:]
+	}
+	return scratch
 }
 
 // scan calls visit with the slot of every live record that matches conds,
@@ -276,11 +299,23 @@ func (t *table) candidates(conds []cond) ([]uint64, bool) {
 // cursor keeps its place while records come and go.
 const cursorVersion = 1
 
-func encodeCursor(id uint64) string {
+func encodeCursor(id uint64) string { return string(appendCursor(nil, id)) }
+
+// appendCursor appends the cursor of id to dst.
+func appendCursor(dst []byte, id uint64) []byte {
 	var b [1 + binary.MaxVarintLen64]byte
 	b[0] = cursorVersion
 	n := binary.PutUvarint(b[1:], id)
-	return base64.RawURLEncoding.EncodeToString(b[:1+n])
+	return base64.RawURLEncoding.AppendEncode(dst, b[:1+n])
+}
+
+// cursorLen is len(encodeCursor(id)).
+func cursorLen(id uint64) int {
+	n := 1
+	for ; id >= 0x80; id >>= 7 {
+		n++
+	}
+	return base64.RawURLEncoding.EncodedLen(1 + n)
 }
 
 func decodeCursor(s string) (uint64, error) {

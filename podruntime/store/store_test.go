@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -692,4 +693,29 @@ func TestCountWithoutFilter(t *testing.T) {
 	}
 	check(s)
 	check(reopen(t, s, opts))
+}
+
+// TestCursors: the cursors a page cuts from one string are those of its
+// records, at every varint length of an id.
+func TestCursors(t *testing.T) {
+	var ids []uint64
+	for shift := 0; shift < 64; shift += 7 {
+		for _, d := range []uint64{0, 1} {
+			if id := uint64(1)<<shift - d; id > 0 {
+				ids = append(ids, id)
+			}
+		}
+	}
+	ids = append(ids, math.MaxUint64)
+	edges := make([]Edge, len(ids))
+	setCursors(edges, ids, []byte("scratch to reuse"))
+	for i, id := range ids {
+		want := encodeCursor(id)
+		if cursorLen(id) != len(want) || edges[i].Cursor != want {
+			t.Errorf("id %d: cursor %q (length %d), want %q", id, edges[i].Cursor, cursorLen(id), want)
+		}
+		if got, err := decodeCursor(edges[i].Cursor); err != nil || got != id {
+			t.Errorf("id %d: decodes to %d, %v", id, got, err)
+		}
+	}
 }
