@@ -117,7 +117,7 @@ func (r *DataPodReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 // outcome into a result: a terminal error stops retries until the DataPod
 // changes, a waiting pass looks again later.
 func (r *DataPodReconciler) finish(ctx context.Context, p *podPass, err error) (ctrl.Result, error) {
-	if err != nil && !errors.Is(err, reconcile.TerminalError(nil)) {
+	if transient(err) {
 		return ctrl.Result{}, err
 	}
 	extraReason, extra := "", ""
@@ -137,10 +137,7 @@ func (r *DataPodReconciler) finish(ctx context.Context, p *podPass, err error) (
 	if werr := r.writeStatus(ctx, p); werr != nil {
 		return ctrl.Result{}, werr
 	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: p.next}, nil
+	return passResult(err, p.next)
 }
 
 func (r *DataPodReconciler) writeStatus(ctx context.Context, p *podPass) error {

@@ -119,7 +119,7 @@ func (r *MembershipReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 func (r *MembershipReconciler) finish(ctx context.Context, p *memberPass, err error) (ctrl.Result, error) {
-	if err != nil && !errors.Is(err, reconcile.TerminalError(nil)) {
+	if transient(err) {
 		return ctrl.Result{}, err
 	}
 	p.conds.setReady([]string{byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionDNSReady,
@@ -130,10 +130,7 @@ func (r *MembershipReconciler) finish(ctx context.Context, p *memberPass, err er
 	if werr := r.statuses.apply(ctx, r.Client, p.m, p.m.Status, p.status, ac, &ac.Status); werr != nil {
 		return ctrl.Result{}, werr
 	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: p.next}, nil
+	return passResult(err, p.next)
 }
 
 // reconcileReferences finds the DataPod and the Service, and waits while

@@ -109,7 +109,7 @@ func (r *ServiceReconciler) inputs(svc *byodav1alpha1.Service) specs.ServiceInpu
 }
 
 func (r *ServiceReconciler) finish(ctx context.Context, p *servicePass, err error) (ctrl.Result, error) {
-	if err != nil && !errors.Is(err, reconcile.TerminalError(nil)) {
+	if transient(err) {
 		return ctrl.Result{}, err
 	}
 	p.conds.setReady([]string{byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady,
@@ -125,10 +125,7 @@ func (r *ServiceReconciler) finish(ctx context.Context, p *servicePass, err erro
 	if werr := r.statuses.apply(ctx, r.Client, p.svc, p.svc.Status, p.status, ac, &ac.Status); werr != nil {
 		return ctrl.Result{}, werr
 	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	return ctrl.Result{RequeueAfter: p.next}, nil
+	return passResult(err, p.next)
 }
 
 // reconcileContract reads the contract, validates it and publishes it. An

@@ -4,14 +4,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/byoda-go/byoda/controllers/specs"
 )
@@ -70,4 +74,21 @@ func (s *statusWrites) forget(key types.NamespacedName) {
 	s.mu.Lock()
 	delete(s.last, key)
 	s.mu.Unlock()
+}
+
+// transient reports whether a pass failed in a way worth retrying at once:
+// it ends before its status is written, and controller-runtime retries it
+// with backoff.
+func transient(err error) bool {
+	return err != nil && !errors.Is(err, reconcile.TerminalError(nil))
+}
+
+// passResult ends a pass whose status is written: with a terminal error
+// (no retry until the object changes), or looking again after next (never
+// when zero).
+func passResult(err error, next time.Duration) (ctrl.Result, error) {
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
 }
