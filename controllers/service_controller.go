@@ -23,7 +23,7 @@ import (
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
 	byodaac "github.com/byoda-go/byoda/api/v1alpha1/applyconfiguration/api/v1alpha1"
 	"github.com/byoda-go/byoda/controllers/specs"
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 // +kubebuilder:rbac:groups=byoda.net,resources=services,verbs=get;list;watch

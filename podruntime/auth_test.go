@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 func TestBearerToken(t *testing.T) {

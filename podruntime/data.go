@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/podruntime/graphql"
 	"github.com/byoda-go/byoda/podruntime/store"
 )

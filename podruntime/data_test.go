@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/objstore"
-	"github.com/byoda-go/byoda/podruntime/contract"
 	"github.com/byoda-go/byoda/podruntime/graphql"
 	"github.com/byoda-go/byoda/podruntime/store"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 // FuzzLoginRequest feeds login bodies to the authtoken handler: whatever

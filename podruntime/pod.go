@@ -21,9 +21,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/internal/pki"
-	"github.com/byoda-go/byoda/podruntime/contract"
 	"github.com/byoda-go/byoda/podruntime/graphql"
 	"github.com/byoda-go/byoda/podruntime/store"
 )

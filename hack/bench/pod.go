@@ -28,9 +28,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/internal/pki"
-	"github.com/byoda-go/byoda/podruntime/contract"
 	"github.com/byoda-go/byoda/podruntime/store"
 )
 

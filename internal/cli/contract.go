@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
-	"github.com/byoda-go/byoda/podruntime/contract"
 )
 
 // contractConfig holds the flags of the contract subcommands.

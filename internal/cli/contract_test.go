@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/byoda-go/byoda/internal/cli"
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
-	"github.com/byoda-go/byoda/podruntime/contract"
 )
 
 const (

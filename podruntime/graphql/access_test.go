@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 // TestAccessDemo walks the entities of the demo contract through reads and

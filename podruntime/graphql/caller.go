@@ -3,7 +3,7 @@ package graphql
 import (
 	"context"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 type callerKey struct{}

@@ -14,7 +14,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 // Observation describes one root field of a request after it ran, for

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 
 	"github.com/vektah/gqlparser/v2/formatter"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

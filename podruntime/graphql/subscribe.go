@@ -7,7 +7,7 @@ import (
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 // subscribe starts a subscription: it checks the request and starts

@@ -17,8 +17,8 @@ import (
 	"github.com/fernet/fernet-go"
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/objstore"
-	"github.com/byoda-go/byoda/podruntime/contract"
 	"github.com/byoda-go/byoda/test/testenv"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/objstore"
-	"github.com/byoda-go/byoda/podruntime/contract"
 )
 
 // Options configure a Store.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 func TestMutateMerge(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/podruntime/field"
 )
 

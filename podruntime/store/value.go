@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/byoda-go/byoda/podruntime/contract"
+	"github.com/byoda-go/byoda/internal/contract"
 )
 
 // kind is how the store holds a field's values: by the field's type and, for

@@ -20,8 +20,8 @@ import (
 
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
 	"github.com/byoda-go/byoda/controllers/specs"
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
-	"github.com/byoda-go/byoda/podruntime/contract"
 	"github.com/byoda-go/byoda/test/testenv"
 )
 

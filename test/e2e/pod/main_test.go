@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
-	"github.com/byoda-go/byoda/podruntime/contract"
 	"github.com/byoda-go/byoda/test/testenv"
 )
 

@@ -25,7 +25,7 @@ import (
 var schemaJSON []byte
 
 // SchemaURL is the $id of the JSON Schema that every contract must satisfy.
-const SchemaURL = "https://github.com/byoda-go/byoda/podruntime/contract/contract.schema.json"
+const SchemaURL = "https://github.com/byoda-go/byoda/internal/contract/contract.schema.json"
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of the contract file,
 // for publishing to contract authors and their editors. Keys starting with
