@@ -65,8 +65,13 @@ fmt: ## Format all Go code
 vet: ## Run go vet
 	go vet $(PKGS)
 
+.PHONY: lint
+lint: ## Run staticcheck (pinned, built into bin/)
+	@$(MAKE) --no-print-directory tools TOOLS=staticcheck
+	$(BIN)/staticcheck $(PKGS)
+
 .PHONY: verify
-verify: generate manifests ## Check generated code, manifests, go mod tidy, gofmt and vet
+verify: generate manifests lint ## Check generated code, manifests, go mod tidy, gofmt, vet and lint
 	go mod tidy -diff
 	@for m in hack/tools/*/; do (cd $$m && go mod tidy -diff) || { echo "go mod tidy needed in $$m"; exit 1; }; done
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

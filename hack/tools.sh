@@ -51,6 +51,7 @@ external-dns|v0.22.0|wrapper|-s -w -X sigs.k8s.io/external-dns/pkg/apis/external
 versitygw|v1.8.0|github.com/versity/versitygw/cmd/versitygw@v1.8.0|-s -w
 controller-gen|v0.23.0|sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0|-s -w
 helm|${helm_version}|helm.sh/helm/v3/cmd/helm@${helm_version}|$(helm_ldflags)
+staticcheck|v0.8.2|honnef.co/go/tools/cmd/staticcheck@v0.8.2|-s -w
 EOF
 }
 
