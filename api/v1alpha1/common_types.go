@@ -6,7 +6,7 @@ package v1alpha1
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.domain) || (has(self.domain) && self.domain == oldSelf.domain)",message="network.domain cannot be changed once set: every name and certificate of the object is derived from it"
 type NetworkSpec struct {
 	// Domain is the network's DNS domain, such as byoda.net. It is part of
-	// every certificate name (DESIGN.md section 3) and cannot be changed once
+	// every certificate name (see docs/pki.md) and cannot be changed once
 	// set. Empty means the operator's --network-domain.
 	// +kubebuilder:validation:MaxLength=193
 	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$`

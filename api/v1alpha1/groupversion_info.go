@@ -1,6 +1,6 @@
 // Package v1alpha1 holds the byoda.net/v1alpha1 API: the DataPod, Service and
-// Membership custom resources that the byoda operator reconciles (DESIGN.md
-// section 7). The CRDs, deep copies and apply configurations are generated
+// Membership custom resources that the byoda operator reconciles (see
+// docs/operator.md). The CRDs, deep copies and apply configurations are generated
 // from these types by controller-gen (make generate manifests).
 //
 // +kubebuilder:object:generate=true

@@ -1,9 +1,7 @@
 package specs
 
 import (
-	"fmt"
-	"net/url"
-	"path"
+	"log/slog"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -18,23 +16,13 @@ import (
 	"sigs.k8s.io/external-dns/endpoint"
 
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
+	"github.com/byoda-go/byoda/internal/launch"
+	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/internal/pki"
 )
 
-// Where `byoda pod` finds things in its container. The PKI directory has the
-// layout of internal/pki Dir, assembled from Secrets by a projected volume.
+// Ports of a DataPod's Service, and the pod template's annotation.
 const (
-	PKIDir          = "/etc/byoda/pki"
-	ContractsDir    = "/etc/byoda/contracts"
-	OwnerDir        = "/etc/byoda/owner"
-	KEKDir          = "/etc/byoda/key-encryption"
-	DataDir         = "/var/lib/byoda"
-	localStorageDir = DataDir + "/storage"
-
-	// OwnerPort and PeerPort are the container ports of the owner/app
-	// listener and of the mutual-TLS peer listener.
-	OwnerPort = 8443
-	PeerPort  = 8444
 	// ServiceOwnerPort and ServicePeerPort are the Service's ports.
 	ServiceOwnerPort = 443
 	ServicePeerPort  = 444
@@ -87,58 +75,47 @@ var defaultResources = corev1.ResourceRequirements{
 	},
 }
 
-// PodArgs returns the arguments of `byoda pod` for a DataPod (see the pod
-// runtime's flags): network, PKI directory and account, data directory,
-// storage and key-encryption key, listeners, owner password, and per
-// membership its contract and member id.
+// PodArgs returns the arguments of `byoda pod` for a DataPod, built by the
+// launch contract the pod parses them with: network, PKI directory and
+// account, data directory, storage and key-encryption key, listeners,
+// owner password, and per membership its contract and member id.
 func PodArgs(in PodInputs) []string {
-	args := []string{
-		"pod",
-		"--network", in.Account.Network,
-		"--pki-dir", PKIDir,
-		"--account", in.Account.ID.String(),
-		"--data-dir", DataDir,
-		"--storage", StorageURL(in.DataPod),
-		"--kek-file", path.Join(KEKDir, KeyKEK),
-		"--listen", ":" + strconv.Itoa(OwnerPort),
-		"--peer-listen", ":" + strconv.Itoa(PeerPort),
-		"--owner-password-file", path.Join(OwnerDir, KeyPassword),
+	p := launch.Pod{
+		Network:           in.Account.Network,
+		PKIDir:            launch.PKIDir,
+		AccountID:         in.Account.ID,
+		DataDir:           launch.DataDir,
+		StorageURL:        StorageLocation(in.DataPod).URL(),
+		KEKFile:           launch.KEKFile,
+		Listen:            ":" + strconv.Itoa(launch.OwnerPort),
+		PeerListen:        ":" + strconv.Itoa(launch.PeerPort),
+		OwnerPasswordFile: launch.OwnerPasswordFile,
+		LogLevel:          slog.LevelInfo,
 	}
 	for _, m := range in.Members {
-		args = append(args,
-			"--contract", ContractPath(m.ServiceID),
-			"--member", strconv.FormatUint(uint64(m.ServiceID), 10)+"="+m.MemberID.String())
+		p.ContractFiles = append(p.ContractFiles, launch.ContractPath(m.ServiceID))
+		if p.Members == nil {
+			p.Members = map[uint32]uuid.UUID{}
+		}
+		p.Members[m.ServiceID] = m.MemberID
 	}
-	return args
+	return append([]string{"pod"}, p.Args()...)
 }
 
-// ContractPath is where the contract of service sid is mounted.
-func ContractPath(sid uint32) string {
-	return path.Join(ContractsDir, "service-"+strconv.FormatUint(uint64(sid), 10)+".json")
-}
-
-// StorageURL is the object store URL of a DataPod, in the form
-// internal/objstore ParseURL reads.
-func StorageURL(dp *byodav1alpha1.DataPod) string {
+// StorageLocation is the object store of a DataPod: its S3 bucket, or a
+// directory in the pod's data volume.
+func StorageLocation(dp *byodav1alpha1.DataPod) objstore.Location {
 	s3 := dp.Spec.Storage.S3
 	if s3 == nil {
-		return (&url.URL{Scheme: "file", Path: localStorageDir}).String()
+		return objstore.Location{LocalDir: launch.LocalStorageDir}
 	}
-	q := url.Values{}
-	if s3.Endpoint != "" {
-		q.Set("endpoint", s3.Endpoint)
-	}
-	if s3.Region != "" {
-		q.Set("region", s3.Region)
-	}
-	if s3.PathStyle {
-		q.Set("path_style", "true")
-	}
-	u := url.URL{Scheme: "s3", Host: s3.Bucket, RawQuery: q.Encode()}
-	if s3.Prefix != "" {
-		u.Path = "/" + s3.Prefix
-	}
-	return u.String()
+	return objstore.Location{S3: &objstore.S3Config{
+		Bucket:       s3.Bucket,
+		Prefix:       s3.Prefix,
+		Endpoint:     s3.Endpoint,
+		Region:       s3.Region,
+		UsePathStyle: s3.PathStyle,
+	}}
 }
 
 // OwnerPasswordRef returns the Secret and key holding the owner's password.
@@ -197,8 +174,8 @@ func Deployment(in PodInputs) *appsv1ac.DeploymentApplyConfiguration {
 		WithImagePullPolicy(corev1.PullIfNotPresent).
 		WithArgs(PodArgs(in)...).
 		WithPorts(
-			corev1ac.ContainerPort().WithName("owner").WithContainerPort(OwnerPort).WithProtocol(corev1.ProtocolTCP),
-			corev1ac.ContainerPort().WithName("peer").WithContainerPort(PeerPort).WithProtocol(corev1.ProtocolTCP),
+			corev1ac.ContainerPort().WithName("owner").WithContainerPort(launch.OwnerPort).WithProtocol(corev1.ProtocolTCP),
+			corev1ac.ContainerPort().WithName("peer").WithContainerPort(launch.PeerPort).WithProtocol(corev1.ProtocolTCP),
 		).
 		WithEnv(env...).
 		WithReadinessProbe(probe(5, 3)).
@@ -214,11 +191,11 @@ func Deployment(in PodInputs) *appsv1ac.DeploymentApplyConfiguration {
 			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
 			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
 		WithVolumeMounts(
-			corev1ac.VolumeMount().WithName("pki").WithMountPath(PKIDir).WithReadOnly(true),
-			corev1ac.VolumeMount().WithName("contracts").WithMountPath(ContractsDir).WithReadOnly(true),
-			corev1ac.VolumeMount().WithName("owner").WithMountPath(OwnerDir).WithReadOnly(true),
-			corev1ac.VolumeMount().WithName("key-encryption").WithMountPath(KEKDir).WithReadOnly(true),
-			corev1ac.VolumeMount().WithName("data").WithMountPath(DataDir),
+			corev1ac.VolumeMount().WithName("pki").WithMountPath(launch.PKIDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("contracts").WithMountPath(launch.ContractsDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("owner").WithMountPath(launch.OwnerDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("key-encryption").WithMountPath(launch.KEKDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName("data").WithMountPath(launch.DataDir),
 			corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
 		)
 
@@ -245,11 +222,11 @@ func Deployment(in PodInputs) *appsv1ac.DeploymentApplyConfiguration {
 				corev1ac.Volume().WithName("owner").WithSecret(corev1ac.SecretVolumeSource().
 					WithSecretName(ownerSecret).
 					WithDefaultMode(0o440).
-					WithItems(corev1ac.KeyToPath().WithKey(ownerKey).WithPath(KeyPassword))),
+					WithItems(corev1ac.KeyToPath().WithKey(ownerKey).WithPath(launch.OwnerPasswordFileName))),
 				corev1ac.Volume().WithName("key-encryption").WithSecret(corev1ac.SecretVolumeSource().
 					WithSecretName(KEKSecretName(dp)).
 					WithDefaultMode(0o440).
-					WithItems(corev1ac.KeyToPath().WithKey(KeyKEK).WithPath(KeyKEK))),
+					WithItems(corev1ac.KeyToPath().WithKey(KeyKEK).WithPath(launch.KEKFileName))),
 				data,
 				corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
 			))
@@ -278,44 +255,46 @@ func Replicas(in PodInputs) int32 {
 // reads from the account's and the memberships' Secrets.
 func pkiVolume(in PodInputs) *corev1ac.ProjectedVolumeSourceApplyConfiguration {
 	dp := in.DataPod
-	account := "account-" + in.Account.ID.String() + "/"
-	item := func(key, p string) *corev1ac.KeyToPathApplyConfiguration {
-		return corev1ac.KeyToPath().WithKey(key).WithPath(p)
-	}
+	net, aid := in.Account.Network, in.Account.ID.String()
+	account := pki.Subject{Kind: pki.KindAccount, Network: net, ID: aid}
+	accountData := pki.Subject{Kind: pki.KindAccountData, Network: net, ID: aid}
+	rootCrt, _ := pki.RelPaths(pki.Subject{Kind: pki.KindRootCA, Network: net})
 	sources := []*corev1ac.VolumeProjectionApplyConfiguration{
-		corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
-			WithName(AccountSecretName(dp)).
-			WithItems(
-				item(KeyNetworkJSON, "network.json"),
-				item(KeyRootCA, "network/root-ca.crt"),
-				item(KeyAccountCert, account+"account.crt"),
-				item(KeyAccountDataCrt, account+"account-data.crt"),
-			)),
-		corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
-			WithName(AccountKeySecretName(dp)).
-			WithItems(
-				item(KeyAccountKey, account+"account.key"),
-				item(KeyAccountDataKey, account+"account-data.key"),
-			)),
+		secretProjection(AccountSecretName(dp),
+			corev1ac.KeyToPath().WithKey(KeyNetworkJSON).WithPath(pki.NetworkFile),
+			corev1ac.KeyToPath().WithKey(KeyRootCA).WithPath(rootCrt),
+			certItem(KeyAccountCert, account),
+			certItem(KeyAccountDataCrt, accountData)),
+		secretProjection(AccountKeySecretName(dp),
+			keyItem(KeyAccountKey, account),
+			keyItem(KeyAccountDataKey, accountData)),
 	}
 	for _, m := range in.Members {
-		dir := fmt.Sprintf("service-%d/member-%s/", m.ServiceID, m.MemberID)
+		member := pki.Subject{Kind: pki.KindMember, Network: net, ServiceID: m.ServiceID, ID: m.MemberID.String()}
+		memberData := pki.Subject{Kind: pki.KindMemberData, Network: net, ServiceID: m.ServiceID, ID: m.MemberID.String()}
 		sources = append(sources,
-			corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
-				WithName(m.CertSecret).
-				WithItems(
-					item(KeyMemberCert, dir+"member.crt"),
-					item(KeyMemberDataCert, dir+"member-data.crt"),
-				)),
-			corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
-				WithName(m.KeySecret).
-				WithItems(
-					item(KeyMemberKey, dir+"member.key"),
-					item(KeyMemberDataKey, dir+"member-data.key"),
-				)),
-		)
+			secretProjection(m.CertSecret, certItem(KeyMemberCert, member), certItem(KeyMemberDataCert, memberData)),
+			secretProjection(m.KeySecret, keyItem(KeyMemberKey, member), keyItem(KeyMemberDataKey, memberData)))
 	}
 	return corev1ac.ProjectedVolumeSource().WithDefaultMode(0o440).WithSources(sources...)
+}
+
+func secretProjection(name string, items ...*corev1ac.KeyToPathApplyConfiguration) *corev1ac.VolumeProjectionApplyConfiguration {
+	return corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().WithName(name).WithItems(items...))
+}
+
+// certItem puts a Secret's key where the PKI directory keeps the
+// certificate chain of s.
+func certItem(secretKey string, s pki.Subject) *corev1ac.KeyToPathApplyConfiguration {
+	crt, _ := pki.RelPaths(s)
+	return corev1ac.KeyToPath().WithKey(secretKey).WithPath(crt)
+}
+
+// keyItem puts a Secret's key where the PKI directory keeps the private
+// key of s.
+func keyItem(secretKey string, s pki.Subject) *corev1ac.KeyToPathApplyConfiguration {
+	_, key := pki.RelPaths(s)
+	return corev1ac.KeyToPath().WithKey(secretKey).WithPath(key)
 }
 
 // contractsVolume holds the contract of every joined service.
@@ -324,7 +303,7 @@ func contractsVolume(in PodInputs) *corev1ac.ProjectedVolumeSourceApplyConfigura
 	for _, m := range in.Members {
 		v.WithSources(corev1ac.VolumeProjection().WithSecret(corev1ac.SecretProjection().
 			WithName(m.CertSecret).
-			WithItems(corev1ac.KeyToPath().WithKey(KeyContract).WithPath(path.Base(ContractPath(m.ServiceID))))))
+			WithItems(corev1ac.KeyToPath().WithKey(KeyContract).WithPath(launch.ContractFileName(m.ServiceID)))))
 	}
 	return v
 }
@@ -386,7 +365,7 @@ func AccountSecret(dp *byodav1alpha1.DataPod, acct Account, certs AccountCerts) 
 			KeyAccountCert:    certs.TLS,
 			KeyAccountDataCrt: certs.Data,
 			KeyRootCA:         certs.RootCA,
-			KeyNetworkJSON:    NetworkJSON(acct.Network),
+			KeyNetworkJSON:    pki.NetworkJSON(acct.Network),
 		})
 }
 
@@ -401,9 +380,4 @@ type AccountCerts struct {
 	TLS, Data                 []byte
 	TLSRevision, DataRevision int
 	RootCA                    []byte
-}
-
-// NetworkJSON is the network.json of a PKI directory (internal/pki Dir).
-func NetworkJSON(network string) []byte {
-	return []byte(`{"network": ` + strconv.Quote(network) + "}\n")
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/x509"
 	"flag"
+	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -16,10 +19,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
+	"github.com/byoda-go/byoda/internal/launch"
 	"github.com/byoda-go/byoda/internal/pki"
 )
 
@@ -100,28 +105,79 @@ func TestDeploymentGolden(t *testing.T) {
 	golden(t, "deployment-local-no-members", Deployment(in))
 }
 
+// TestPodArgs checks the launch contract from the operator's side: the
+// arguments it builds parse, as `byoda pod` parses them, into the pod's
+// configuration, and every file they name is inside a volume the
+// Deployment mounts, where the volume puts it.
 func TestPodArgs(t *testing.T) {
-	got := PodArgs(podInputs(dataPod()))
-	want := []string{
-		"pod",
-		"--network", "byoda.test",
-		"--pki-dir", "/etc/byoda/pki",
-		"--account", aid.String(),
-		"--data-dir", "/var/lib/byoda",
-		"--storage", "s3://pods/alice?endpoint=https%3A%2F%2Fs3.example.com&path_style=true&region=eu-west-1",
-		"--kek-file", "/etc/byoda/key-encryption/key",
-		"--listen", ":8443",
-		"--peer-listen", ":8444",
-		"--owner-password-file", "/etc/byoda/owner/password",
-		"--contract", "/etc/byoda/contracts/service-4711.json",
-		"--member", "4711=" + mid.String(),
+	in := podInputs(dataPod())
+	args := PodArgs(in)
+	if args[0] != "pod" {
+		t.Fatalf("PodArgs()[0] = %q; want the pod subcommand", args[0])
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("PodArgs:\n got %q\nwant %q", got, want)
+	got, err := launch.Parse(args[1:])
+	if err != nil {
+		t.Fatalf("the pod cannot parse the operator's arguments %q: %v", args, err)
+	}
+	want := launch.Pod{
+		Network:           "byoda.test",
+		PKIDir:            "/etc/byoda/pki",
+		AccountID:         aid,
+		DataDir:           "/var/lib/byoda",
+		StorageURL:        "s3://pods/alice?endpoint=https%3A%2F%2Fs3.example.com&path_style=true&region=eu-west-1",
+		KEKFile:           "/etc/byoda/key-encryption/key",
+		Listen:            ":8443",
+		PeerListen:        ":8444",
+		OwnerPasswordFile: "/etc/byoda/owner/password",
+		ContractFiles:     []string{"/etc/byoda/contracts/service-4711.json"},
+		Members:           map[uint32]uuid.UUID{4711: mid},
+		LogLevel:          slog.LevelInfo,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parsed PodArgs:\n got %+v\nwant %+v", got, want)
+	}
+
+	// Each file is where a volume of the Deployment puts it.
+	dep := Deployment(in)
+	spec := dep.Spec.Template.Spec
+	mounts := map[string]string{} // mount path -> volume
+	for _, m := range spec.Containers[0].VolumeMounts {
+		mounts[*m.MountPath] = *m.Name
+	}
+	volumeFiles := map[string][]string{} // volume -> files it projects
+	for _, v := range spec.Volumes {
+		var items []corev1ac.KeyToPathApplyConfiguration
+		switch {
+		case v.Secret != nil:
+			items = v.Secret.Items
+		case v.Projected != nil:
+			for _, src := range v.Projected.Sources {
+				items = append(items, src.Secret.Items...)
+			}
+		}
+		for _, it := range items {
+			volumeFiles[*v.Name] = append(volumeFiles[*v.Name], *it.Path)
+		}
+	}
+	for _, file := range []string{got.KEKFile, got.OwnerPasswordFile, got.ContractFiles[0]} {
+		vol, ok := mounts[path.Dir(file)]
+		if !ok || !slices.Contains(volumeFiles[vol], path.Base(file)) {
+			t.Errorf("%s is not in a mounted volume (mounts %v, files %v)", file, mounts, volumeFiles)
+		}
+	}
+	if mounts[got.PKIDir] == "" || mounts[got.DataDir] == "" {
+		t.Errorf("the PKI directory %s or data directory %s is not mounted: %v", got.PKIDir, got.DataDir, mounts)
+	}
+	member := pki.Subject{Kind: pki.KindMember, Network: "byoda.test", ServiceID: 4711, ID: mid.String()}
+	crt, key := pki.RelPaths(member)
+	for _, f := range []string{pki.NetworkFile, crt, key} {
+		if !slices.Contains(volumeFiles[mounts[got.PKIDir]], f) {
+			t.Errorf("the PKI volume has no %s: %v", f, volumeFiles[mounts[got.PKIDir]])
+		}
 	}
 }
 
-func TestStorageURL(t *testing.T) {
+func TestStorageLocation(t *testing.T) {
 	for _, tc := range []struct {
 		storage byodav1alpha1.StorageSpec
 		want    string
@@ -131,8 +187,8 @@ func TestStorageURL(t *testing.T) {
 		{byodav1alpha1.StorageSpec{S3: &byodav1alpha1.S3Storage{Bucket: "b", Prefix: "p/q"}}, "s3://b/p/q"},
 	} {
 		dp := dataPod(func(dp *byodav1alpha1.DataPod) { dp.Spec.Storage = tc.storage })
-		if got := StorageURL(dp); got != tc.want {
-			t.Errorf("StorageURL(%+v) = %q, want %q", tc.storage, got, tc.want)
+		if got := StorageLocation(dp).URL(); got != tc.want {
+			t.Errorf("StorageLocation(%+v).URL() = %q, want %q", tc.storage, got, tc.want)
 		}
 	}
 }

@@ -97,6 +97,41 @@ func parseS3URL(raw string, u *url.URL) (Location, error) {
 	return Location{S3: cfg}, nil
 }
 
+// URL returns the store URL of l, the form ParseURL reads back. Static S3
+// credentials are never part of it.
+func (l Location) URL() string {
+	if l.S3 == nil {
+		return (&url.URL{Scheme: "file", Path: l.LocalDir}).String()
+	}
+	q := url.Values{}
+	if l.S3.Endpoint != "" {
+		q.Set("endpoint", l.S3.Endpoint)
+	}
+	if l.S3.Region != "" {
+		q.Set("region", l.S3.Region)
+	}
+	if l.S3.UsePathStyle {
+		q.Set("path_style", "true")
+	}
+	u := url.URL{Scheme: "s3", Host: l.S3.Bucket, RawQuery: q.Encode()}
+	if l.S3.Prefix != "" {
+		u.Path = "/" + l.S3.Prefix
+	}
+	return u.String()
+}
+
+// Redact returns a store URL fit for logs and status: without user info or
+// query (endpoints are not secret, but nothing is gained by showing them).
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	return u.String()
+}
+
 // redact hides the userinfo of a URL, which may hold a secret.
 func redact(u *url.URL) string {
 	c := *u

@@ -40,6 +40,24 @@ func TestParseURL(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("ParseURL(%q) = %+v (S3 %+v), want %+v (S3 %+v)", tc.url, got, got.S3, tc.want, tc.want.S3)
 		}
+		// The URL a Location builds parses back into the same Location.
+		back, err := objstore.ParseURL(got.URL())
+		if err != nil || !reflect.DeepEqual(back, got) {
+			t.Errorf("ParseURL(%q.URL() = %q) = %+v, %v; want %+v", tc.url, got.URL(), back, err, got)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for raw, want := range map[string]string{
+		"s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1": "s3://bucket/prefix",
+		"s3://key:secret@bucket/prefix":                                      "s3://bucket/prefix",
+		"file:///var/lib/byoda":                                              "file:///var/lib/byoda",
+		"%":                                                                  "(unparsable)",
+	} {
+		if got := objstore.Redact(raw); got != want {
+			t.Errorf("Redact(%q) = %q; want %q", raw, got, want)
+		}
 	}
 }
 

@@ -115,7 +115,7 @@ func template(s Subject, now time.Time) (*x509.Certificate, error) {
 }
 
 // CA is a certificate authority of a byoda network. It signs only the names
-// its place in the hierarchy allows (see DESIGN.md section 3): the root signs
+// its place in the hierarchy allows (see the package documentation): the root signs
 // the accounts CA, the services CA and the network data certificate; the
 // services CA signs service CAs; a service CA signs its own members CA, apps
 // CA, service TLS and service data certificates; the accounts, members and

@@ -42,7 +42,7 @@ func candidates() []string {
 }
 
 // TestSignNamePolicy asks every CA to sign every kind of name and checks the
-// answer against the hierarchy of DESIGN.md section 3, written out by hand.
+// answer against the hierarchy of the package documentation, written out by hand.
 func TestSignNamePolicy(t *testing.T) {
 	n := newNetwork(t, testNet)
 	allowed := map[string][]string{

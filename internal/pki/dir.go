@@ -25,7 +25,14 @@ const (
 	certMode = 0o644
 )
 
-const networkFile = "network.json"
+// NetworkFile is the file of a PKI directory that names its network; see
+// NetworkJSON.
+const NetworkFile = "network.json"
+
+// NetworkJSON is the content of a PKI directory's NetworkFile for network.
+func NetworkJSON(network string) []byte {
+	return []byte(`{"network": ` + strconv.Quote(network) + "}\n")
+}
 
 // networkConfig is the content of DIR/network.json.
 type networkConfig struct {
@@ -41,19 +48,19 @@ type Dir struct {
 // OpenDir opens a PKI directory created by InitNetwork, reading its network
 // name from network.json.
 func OpenDir(dir string) (*Dir, error) {
-	data, err := os.ReadFile(filepath.Join(dir, networkFile))
+	data, err := os.ReadFile(filepath.Join(dir, NetworkFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("open PKI directory %s: no %s; run 'byoda pki init' first: %w", dir, networkFile, err)
+		return nil, fmt.Errorf("open PKI directory %s: no %s; run 'byoda pki init' first: %w", dir, NetworkFile, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open PKI directory: %w", err)
 	}
 	var cfg networkConfig
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("open PKI directory: %s: %w", filepath.Join(dir, networkFile), err)
+		return nil, fmt.Errorf("open PKI directory: %s: %w", filepath.Join(dir, NetworkFile), err)
 	}
 	if err := ValidateNetwork(cfg.Network); err != nil {
-		return nil, fmt.Errorf("open PKI directory: %s: %w", filepath.Join(dir, networkFile), err)
+		return nil, fmt.Errorf("open PKI directory: %s: %w", filepath.Join(dir, NetworkFile), err)
 	}
 	return &Dir{path: dir, network: cfg.Network}, nil
 }
@@ -66,9 +73,9 @@ func InitNetwork(dir, network string, now time.Time) (*Dir, error) {
 		return nil, err
 	}
 	d := &Dir{path: dir, network: network}
-	if _, err := os.Lstat(filepath.Join(dir, networkFile)); err == nil {
+	if _, err := os.Lstat(filepath.Join(dir, NetworkFile)); err == nil {
 		return nil, fmt.Errorf("init network: %s: network %w; remove the directory to start over",
-			filepath.Join(dir, networkFile), ErrExists)
+			filepath.Join(dir, NetworkFile), ErrExists)
 	}
 	subjects := []Subject{
 		{Kind: KindRootCA, Network: network},
@@ -97,11 +104,7 @@ func InitNetwork(dir, network string, now time.Time) (*Dir, error) {
 		}
 	}
 	// network.json last: a directory without it is not a network yet.
-	data, err := json.MarshalIndent(networkConfig{Network: network}, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("init network: %w", err)
-	}
-	if err := writeNew(filepath.Join(dir, networkFile), append(data, '\n'), certMode); err != nil {
+	if err := writeNew(filepath.Join(dir, NetworkFile), NetworkJSON(network), certMode); err != nil {
 		return nil, fmt.Errorf("init network: %w", err)
 	}
 	return d, nil
@@ -116,6 +119,14 @@ func (d *Dir) Network() string { return d.network }
 // Paths returns where the certificate chain and the key of s live. The layout
 // is documented in the package documentation and docs/pki.md.
 func (d *Dir) Paths(s Subject) (certFile, keyFile string) {
+	certRel, keyRel := RelPaths(s)
+	return filepath.Join(d.path, filepath.FromSlash(certRel)), filepath.Join(d.path, filepath.FromSlash(keyRel))
+}
+
+// RelPaths returns where the certificate chain and the key of s live
+// relative to a PKI directory, with slashes: what a Kubernetes projected
+// volume needs to assemble a directory from Secrets.
+func RelPaths(s Subject) (certFile, keyFile string) {
 	var rel string
 	sid := "service-" + strconv.FormatUint(uint64(s.ServiceID), 10)
 	switch s.Kind {
@@ -152,8 +163,7 @@ func (d *Dir) Paths(s Subject) (certFile, keyFile string) {
 	default:
 		rel = "invalid"
 	}
-	base := filepath.Join(d.path, filepath.FromSlash(rel))
-	return base + ".crt", base + ".key"
+	return rel + ".crt", rel + ".key"
 }
 
 // Roots returns a pool holding the network's root CA.

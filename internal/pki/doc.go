@@ -1,5 +1,5 @@
 // Package pki is the public key infrastructure of a byoda network: the names
-// of DESIGN.md section 3, the CA hierarchy, CSR creation, CSR signing under a
+// of a network's certificates, the CA hierarchy, CSR creation, CSR signing under a
 // name policy, chain verification that says who a caller is, and the on-disk
 // layout used by the byoda pki command, devnet and tests.
 //

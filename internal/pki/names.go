@@ -10,7 +10,7 @@ import (
 )
 
 // ErrInvalidName is returned (wrapped) by ParseName and by every function that
-// is handed a name which is not one of the names of DESIGN.md section 3.
+// is handed a name which is not one of the names in the package documentation.
 var ErrInvalidName = errors.New("invalid byoda name")
 
 // Kind says which certificate of the hierarchy a name belongs to.

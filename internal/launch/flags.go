@@ -1,0 +1,202 @@
+package launch
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/spf13/pflag"
+)
+
+// Pod is what the command line of `byoda pod` carries: where the pod finds
+// its identity, keys, contracts and data, and where it listens. The pod
+// runtime's configuration embeds it; what is set in process (logger, clock,
+// tuning for tests) is not here.
+type Pod struct {
+	// Network is the network domain, such as byoda.net. It must match the
+	// PKI directory's.
+	Network string
+	// PKIDir is a directory in the layout the byoda pki command writes. The
+	// pod reads the network root, the account's TLS key and the TLS key of
+	// each membership from it.
+	PKIDir string
+	// AccountID is the pod's account.
+	AccountID uuid.UUID
+	// DataDir holds what the pod keeps locally: by default the key
+	// encryption key and the local object store.
+	DataDir string
+	// StorageURL is the object store (file:///abs/dir or
+	// s3://bucket/prefix?endpoint=...&region=...; see objstore.ParseURL);
+	// default file://<DataDir>/objects.
+	StorageURL string
+	// KEKFile holds the key-encryption key that wraps each store's data
+	// key: one Fernet key (base64 of 32 bytes) per line, the first used to
+	// wrap and all tried to unwrap. Default <DataDir>/kek. It must exist.
+	KEKFile string
+	// Listen and PeerListen are the addresses of the owner and the peer
+	// port.
+	Listen     string
+	PeerListen string
+	// OwnerPasswordFile holds the owner's password; a trailing newline is
+	// not part of it.
+	OwnerPasswordFile string
+	// ContractFiles are the contracts of the services the pod joins.
+	ContractFiles []string
+	// Members picks the member id per service when the PKI directory holds
+	// more than one member of it.
+	Members map[uint32]uuid.UUID
+	// LogLevel is the level of the pod's log.
+	LogLevel slog.Level
+}
+
+// Bind defines the flags of `byoda pod` on fs, bound to p's fields, and
+// sets those fields to the flags' defaults.
+func (p *Pod) Bind(fs *pflag.FlagSet) {
+	c := p
+	fs.StringVar(&c.Network, "network", "", "network domain, such as byoda.net (required)")
+	fs.StringVar(&c.PKIDir, "pki-dir", "", "PKI directory in the layout 'byoda pki' writes (required)")
+	fs.Var((*uuidValue)(&c.AccountID), "account", "account id of the pod (required)")
+	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the pod's local data: the default key-encryption key and local storage (required)")
+	fs.StringVar(&c.StorageURL, "storage", "", "object store: file:///abs/dir or s3://bucket/prefix?endpoint=URL&region=R (default file://<data-dir>/objects)")
+	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file: Fernet keys, one per line, the first wraps (default <data-dir>/kek)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8443", "address of the owner port")
+	fs.StringVar(&c.PeerListen, "peer-listen", "127.0.0.1:8444", "address of the peer port")
+	fs.StringVar(&c.OwnerPasswordFile, "owner-password-file", "", "file holding the owner's password (required)")
+	fs.StringArrayVar(&c.ContractFiles, "contract", nil, "contract of a service to join (repeatable, at least one)")
+	fs.Var((*membersValue)(&c.Members), "member", "SID=MID: the member id to use for service SID when the PKI directory holds several (repeatable)")
+	p.LogLevel = slog.LevelInfo
+	fs.Var((*levelValue)(&p.LogLevel), "log-level", "log level: debug, info, warn or error")
+}
+
+// Required are the flags `byoda pod` cannot run without.
+var Required = []string{"network", "pki-dir", "account", "data-dir", "owner-password-file", "contract"}
+
+// Args returns the arguments (after the pod subcommand) that make `byoda
+// pod` run with p: one flag for each field that differs from its default,
+// in the order Bind defines them, a repeatable flag once per value.
+func (p Pod) Args() []string {
+	var bound Pod
+	fs := pflag.NewFlagSet("pod", pflag.ContinueOnError)
+	fs.SortFlags = false
+	bound.Bind(fs)
+	// The flags point into bound: give it p's values and read them back.
+	bound = p
+	var args []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				args = append(args, "--"+f.Name, v)
+			}
+			return
+		}
+		if v := f.Value.String(); v != f.DefValue {
+			args = append(args, "--"+f.Name, v)
+		}
+	})
+	return args
+}
+
+// Parse reads the arguments of `byoda pod` (without the subcommand) as the
+// command does.
+func Parse(args []string) (Pod, error) {
+	var p Pod
+	fs := pflag.NewFlagSet("pod", pflag.ContinueOnError)
+	fs.SetOutput(discard{})
+	p.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return Pod{}, err
+	}
+	if fs.NArg() > 0 {
+		return Pod{}, fmt.Errorf("unexpected arguments %q: byoda pod takes flags only", fs.Args())
+	}
+	return p, nil
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// uuidValue is a UUID flag; the zero UUID prints as "".
+type uuidValue uuid.UUID
+
+func (v *uuidValue) String() string {
+	if uuid.UUID(*v) == uuid.Nil {
+		return ""
+	}
+	return uuid.UUID(*v).String()
+}
+
+func (v *uuidValue) Set(s string) error {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return fmt.Errorf("want a UUID: %w", err)
+	}
+	*v = uuidValue(id)
+	return nil
+}
+
+func (*uuidValue) Type() string { return "uuid" }
+
+// membersValue is the repeatable --member SID=MID flag.
+type membersValue map[uint32]uuid.UUID
+
+func (v *membersValue) String() string { return "[" + strings.Join(v.GetSlice(), ",") + "]" }
+
+func (v *membersValue) Set(s string) error {
+	sidText, midText, ok := strings.Cut(s, "=")
+	sid, err := strconv.ParseUint(sidText, 10, 32)
+	if !ok || err != nil {
+		return fmt.Errorf("want SID=MID, such as 4711=3f2504e0-4f89-41d3-9a0c-0305e82c3301")
+	}
+	mid, err := uuid.Parse(midText)
+	if err != nil {
+		return fmt.Errorf("member id: %w", err)
+	}
+	if *v == nil {
+		*v = map[uint32]uuid.UUID{}
+	}
+	(*v)[uint32(sid)] = mid
+	return nil
+}
+
+func (*membersValue) Type() string { return "SID=MID" }
+
+func (v *membersValue) GetSlice() []string {
+	out := make([]string, 0, len(*v))
+	for _, sid := range slices.Sorted(maps.Keys(*v)) {
+		out = append(out, strconv.FormatUint(uint64(sid), 10)+"="+(*v)[sid].String())
+	}
+	return out
+}
+
+func (v *membersValue) Append(s string) error { return v.Set(s) }
+
+func (v *membersValue) Replace(ss []string) error {
+	*v = nil
+	for _, s := range ss {
+		if err := v.Set(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// levelValue is a log level flag.
+type levelValue slog.Level
+
+func (v *levelValue) String() string { return strings.ToLower(slog.Level(*v).String()) }
+
+func (v *levelValue) Set(s string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return fmt.Errorf("want debug, info, warn or error")
+	}
+	*v = levelValue(l)
+	return nil
+}
+
+func (*levelValue) Type() string { return "level" }
