@@ -24,7 +24,9 @@ type Refusal struct {
 	Msg    string
 }
 
-func (e *Refusal) Error() string { return "recursive query refused (" + string(e.Reason) + "): " + e.Msg }
+func (e *Refusal) Error() string {
+	return "recursive query refused (" + string(e.Reason) + "): " + e.Msg
+}
 
 func refuse(reason Reason, format string, args ...any) *Refusal {
 	return &Refusal{Reason: reason, Msg: fmt.Sprintf(format, args...)}
