@@ -9,7 +9,7 @@ package v1alpha1
 // cert-manager issuer signs for it there.
 type NetworkSpecApplyConfiguration struct {
 	// Domain is the network's DNS domain, such as byoda.net. It is part of
-	// every certificate name (DESIGN.md section 3) and cannot be changed once
+	// every certificate name (see docs/pki.md) and cannot be changed once
 	// set. Empty means the operator's --network-domain.
 	Domain *string `json:"domain,omitempty"`
 	// IssuerRef names the cert-manager issuer of the network CA that signs for
