@@ -56,7 +56,7 @@ func TestContractValidate(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	want := addressbookContract + ": addressbook, service 4294929430, version 1, 20 classes\n" +
-		demoContract + ": addressbook-demo, service 4711, version 1, 5 classes\n"
+		demoContract + ": addressbook-demo, service 4711, version 1, 7 classes\n"
 	if stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", stdout, want)
 	}
@@ -81,7 +81,7 @@ func TestContractValidateErrors(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if stdout != demoContract+": addressbook-demo, service 4711, version 1, 5 classes\n" {
+	if stdout != demoContract+": addressbook-demo, service 4711, version 1, 7 classes\n" {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 	for _, want := range []string{

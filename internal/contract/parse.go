@@ -617,7 +617,10 @@ func parseDuration(s string) (time.Duration, bool) {
 }
 
 // listenRelations reads "listen_relations" and checks that its classes exist
-// and hold the same records.
+// and that the destinations can hold the records of the class listened to:
+// arrays of records with every field of the source's records, of the same
+// type. A destination may have more fields, such as origin_member_id and
+// origin_cursor, which the pod fills in.
 func (b *builder) listenRelations(v *value) {
 	if v == nil || v.kind != jsonArray {
 		return
@@ -644,12 +647,36 @@ func (b *builder) listenRelations(v *value) {
 			switch {
 			case dst == nil:
 				b.errorf(ptr+"/"+key, "unknown class %q; want a top-level class", name)
-			case src != nil && (dst.Kind != KindArrayOfObjects || src.RecordClass() != dst.RecordClass()):
-				b.errorf(ptr+"/"+key, "%q does not hold the records of %q; want an array of the same class", name, lr.ClassName)
+			case src != nil:
+				if why := holds(dst, src); why != "" {
+					b.errorf(ptr+"/"+key, "%q cannot hold the records of %q: %s", name, lr.ClassName, why)
+				}
 			}
 		}
 		b.c.ListenRelations = append(b.c.ListenRelations, lr)
 	}
+}
+
+// holds says why dst cannot hold the records of src, or "" when it can.
+func holds(dst, src *Class) string {
+	if src.Kind != KindArrayOfObjects || dst.Kind != KindArrayOfObjects {
+		return "both must be arrays of records"
+	}
+	from, to := src.RecordClass(), dst.RecordClass()
+	if from == to || from == nil || to == nil {
+		return "" // an unresolved $ref is reported where it is
+	}
+	for _, f := range from.Fields {
+		g := to.Field(f.Name)
+		switch {
+		case g == nil:
+			return fmt.Sprintf("it has no field %q; want every field of %q", f.Name, from.Name)
+		case g.Type != f.Type || g.Format != f.Format || (g.Items == nil) != (f.Items == nil) ||
+			(g.Items != nil && *g.Items != *f.Items):
+			return fmt.Sprintf("its field %q differs in type from that of %q", f.Name, from.Name)
+		}
+	}
+	return ""
 }
 
 // compileRights precomputes the rule tables that Authorize reads.

@@ -101,9 +101,13 @@ func TestParseDemo(t *testing.T) {
 	for _, cls := range c.Classes {
 		names = append(names, cls.Name+":"+cls.Kind.String())
 	}
-	want := []string{"person:object", "addresses:array of objects", "network_links:array of objects", "network_invites:array of objects", "tags:array of scalars"}
+	want := []string{"person:object", "addresses:array of objects", "network_links:array of objects", "network_invites:array of objects", "tags:array of scalars",
+		"posts:array of objects", "feed:array of objects"}
 	if !slices.Equal(names, want) {
 		t.Errorf("classes = %v, want %v", names, want)
+	}
+	if lr := c.ListenRelations; len(lr) != 1 || lr[0].ClassName != "posts" || lr[0].DestinationClass != "feed" || !slices.Equal(lr[0].Relations, []string{"follow"}) {
+		t.Errorf("listen_relations = %+v; want posts to feed for follow", lr)
 	}
 	// The demo: Suzie's family may read her addresses, her friends may not.
 	family := Caller{Entity: EntityNetwork, Relations: []string{"family"}, Distance: 1}
@@ -317,9 +321,12 @@ func TestParseBroken(t *testing.T) {
 		{name: "listen_relations with an unknown class",
 			changes: []change{{"/listen_relations", `[{"class_name": "tags", "relations": ["follow"], "destination_class": "tag_feed"}]`}},
 			pointer: "/listen_relations/0/destination_class", message: `unknown class "tag_feed"; want a top-level class`},
+		{name: "listen_relations into a field of another type",
+			changes: []change{{"/jsonschema/$defs/feed_post/properties/text", `{"type": "integer"}`}},
+			pointer: "/listen_relations/0/destination_class", message: `"feed" cannot hold the records of "posts": its field "text" differs in type from that of "post"`},
 		{name: "listen_relations between different records",
 			changes: []change{{"/listen_relations", `[{"class_name": "addresses", "relations": ["follow"], "destination_class": "network_links"}]`}},
-			pointer: "/listen_relations/0/destination_class", message: `"network_links" does not hold the records of "addresses"; want an array of the same class`},
+			pointer: "/listen_relations/0/destination_class", message: `"network_links" cannot hold the records of "addresses": it has no field "address_id"; want every field of "address"`},
 		{name: "signature with an unknown hash",
 			changes: []change{{"/signatures/service", `{"signature": "c2ln", "hash_algorithm": "SHA1", "timestamp": "2025-01-01T00:00:00Z", "certificate": "x"}`}},
 			pointer: "/signatures/service/hash_algorithm", message: `want "SHA256", got "SHA1"`},
