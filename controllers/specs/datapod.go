@@ -23,9 +23,10 @@ import (
 
 // Ports of a DataPod's Service, and the pod template's annotation.
 const (
-	// ServiceOwnerPort and ServicePeerPort are the Service's ports.
+	// ServiceOwnerPort and ServicePeerPort are the Service's ports: the
+	// peer port is the network's, where other pods look for it.
 	ServiceOwnerPort = 443
-	ServicePeerPort  = 444
+	ServicePeerPort  = launch.DefaultPeerPort
 
 	// AnnotationConfigHash on the pod template changes when a certificate or
 	// contract the pod loads at start changes, so that the pod restarts.
@@ -90,6 +91,7 @@ func PodArgs(in PodInputs) []string {
 		Listen:            ":" + strconv.Itoa(launch.OwnerPort),
 		PeerListen:        ":" + strconv.Itoa(launch.PeerPort),
 		OwnerPasswordFile: launch.OwnerPasswordFile,
+		PeerPort:          ServicePeerPort,
 		LogLevel:          slog.LevelInfo,
 	}
 	for _, m := range in.Members {

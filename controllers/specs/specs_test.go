@@ -131,6 +131,7 @@ func TestPodArgs(t *testing.T) {
 		OwnerPasswordFile: "/etc/byoda/owner/password",
 		ContractFiles:     []string{"/etc/byoda/contracts/service-4711.json"},
 		Members:           map[uint32]uuid.UUID{4711: mid},
+		PeerPort:          444,
 		LogLevel:          slog.LevelInfo,
 	}
 	if !reflect.DeepEqual(got, want) {

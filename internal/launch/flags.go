@@ -49,6 +49,12 @@ type Pod struct {
 	// Members picks the member id per service when the PKI directory holds
 	// more than one member of it.
 	Members map[uint32]uuid.UUID
+	// DNSServer is the address (host:port) of the DNS server that
+	// resolves the network's names when the pod looks up other pods;
+	// empty means the system resolver.
+	DNSServer string
+	// PeerPort is the network's peer port: where other pods listen.
+	PeerPort int
 	// LogLevel is the level of the pod's log.
 	LogLevel slog.Level
 }
@@ -68,6 +74,8 @@ func (p *Pod) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.OwnerPasswordFile, "owner-password-file", "", "file holding the owner's password (required)")
 	fs.StringArrayVar(&c.ContractFiles, "contract", nil, "contract of a service to join (repeatable, at least one)")
 	fs.Var((*membersValue)(&c.Members), "member", "SID=MID: the member id to use for service SID when the PKI directory holds several (repeatable)")
+	fs.StringVar(&c.DNSServer, "dns-server", "", "DNS server (host:port) that resolves the network's names, to find other pods (default: the system resolver)")
+	fs.IntVar(&c.PeerPort, "network-peer-port", DefaultPeerPort, "the network's peer port, where other pods listen")
 	p.LogLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&p.LogLevel), "log-level", "log level: debug, info, warn or error")
 }

@@ -3,6 +3,8 @@ package launch
 import (
 	"path"
 	"strconv"
+
+	"github.com/byoda-go/byoda/podruntime/peer"
 )
 
 // Where `byoda pod` finds its files in a container. The operator mounts
@@ -32,6 +34,10 @@ const (
 	// listener and of the mutual-TLS peer listener.
 	OwnerPort = 8443
 	PeerPort  = 8444
+
+	// DefaultPeerPort is the peer port of a network that names no other:
+	// where a pod's Service (or its host) exposes the peer port.
+	DefaultPeerPort = peer.DefaultPort
 )
 
 // OwnerPasswordFile is the path of the owner password file in a container.
