@@ -3,7 +3,9 @@
 # `make run` does. On first run it creates, under RUN_DIR, a development PKI
 # (network byoda.test, the sample service, an account and a membership), a
 # key-encryption key and an owner password; later runs reuse them and the
-# pod's data. Ctrl-C stops the pod cleanly.
+# pod's data. The key-encryption key and the password (24 random
+# characters) are 0600: the pod refuses secret files others can read, and
+# passwords under 12 characters. Ctrl-C stops the pod cleanly.
 #
 # Environment: BYODA (the binary), RUN_DIR (default bin/run), POD_LISTEN
 # (owner port, default 127.0.0.1:8443), POD_PEER_LISTEN (peer port, default
@@ -50,6 +52,9 @@ if [[ ! -s "$RUN_DIR/owner-password" ]]; then
 	head -c 18 /dev/urandom | basenc --base64url >"$RUN_DIR/owner-password.tmp"
 	mv "$RUN_DIR/owner-password.tmp" "$RUN_DIR/owner-password"
 fi
+# The pod refuses secret files that other users can read: keep them 0600,
+# also in a RUN_DIR an older version of this script made.
+chmod 600 "$DATA/kek" "$RUN_DIR/owner-password"
 PASSWORD="$(cat "$RUN_DIR/owner-password")"
 
 HOST="$ACCOUNT.accounts.$NETWORK"
@@ -81,6 +86,10 @@ Log in and query:
     $OWNER/api/v1/data/service-$SID
   $CURL -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
     -d '{"query":"{ person { given_name family_name } }"}' $OWNER/api/v1/data/service-$SID
+
+Log out everywhere (revokes every token, for every service):
+
+  $CURL -X POST -H "Authorization: Bearer \$TOKEN" $OWNER/api/v1/pod/logout-everywhere
 
 Ctrl-C stops the pod.
 

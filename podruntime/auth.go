@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -35,9 +36,22 @@ type ownerAuth struct {
 	now          func() time.Time
 	limiter      *loginLimiter
 	parser       *jwt.Parser
+	// sessions is the generation every valid token carries.
+	sessions *sessions
 }
 
-func newOwnerAuth(cfg Config, issuer string, key *ecdsa.PrivateKey, password string) *ownerAuth {
+// newOwnerAuth prepares the owner's login. It opens the sessions'
+// generation in the data directory and says why it started a new one
+// ("" when it did not).
+func newOwnerAuth(cfg Config, issuer string, key *ecdsa.PrivateKey, password string) (*ownerAuth, string, error) {
+	fp, err := passwordFingerprint(key, password)
+	if err != nil {
+		return nil, "", err
+	}
+	s, reason, err := openSessions(filepath.Join(cfg.DataDir, SessionsFileName), fp, cfg.Now)
+	if err != nil {
+		return nil, "", err
+	}
 	return &ownerAuth{
 		accountID:    cfg.AccountID,
 		issuer:       issuer,
@@ -52,17 +66,35 @@ func newOwnerAuth(cfg Config, issuer string, key *ecdsa.PrivateKey, password str
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithTimeFunc(cfg.Now),
-			jwt.WithLeeway(30*time.Second),
+			jwt.WithLeeway(tokenLeeway),
 		),
-	}
+		sessions: s,
+	}, reason, nil
 }
+
+// tokenLeeway is the clock skew tolerated on a token's times.
+const tokenLeeway = 30 * time.Second
 
 // ownerClaims are the claims of an owner token.
 type ownerClaims struct {
 	jwt.RegisteredClaims
 	// ServiceID is the service whose API the token opens.
 	ServiceID uint32 `json:"service_id"`
+	// Generation is the generation of the owner's sessions the token
+	// was issued in; a token of an older one is revoked.
+	Generation string `json:"gen"`
 }
+
+// session is a verified owner token.
+type session struct {
+	id         string // jti
+	generation string
+	expires    time.Time
+}
+
+// sessionKey marks the context of a request on the owner port made with
+// a valid token; its value is the *session.
+type sessionKey struct{}
 
 // checkPassword compares a login's credentials with the owner's in
 // constant time (the username, the account id, is not secret).
@@ -78,6 +110,7 @@ func (a *ownerAuth) issue(m *membership) (string, time.Time, error) {
 	// JWT times are whole seconds.
 	now := a.now().Truncate(time.Second)
 	exp := now.Add(a.ttl)
+	gen, _ := a.sessions.current()
 	claims := ownerClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    a.issuer,
@@ -88,7 +121,8 @@ func (a *ownerAuth) issue(m *membership) (string, time.Time, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        rand.Text(),
 		},
-		ServiceID: m.sid,
+		ServiceID:  m.sid,
+		Generation: gen,
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(a.key)
 	if err != nil {
@@ -98,18 +132,64 @@ func (a *ownerAuth) issue(m *membership) (string, time.Time, error) {
 }
 
 // verify checks a token for the API of m, and says why one is refused.
-func (a *ownerAuth) verify(token string, m *membership) *apiError {
+func (a *ownerAuth) verify(token string, m *membership) (*session, *apiError) {
+	s, claims, aerr := a.parse(token)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if claims.ServiceID != m.sid || claims.Subject != m.memberID.String() || !slices.Contains(claims.Audience, m.memberName) {
+		return nil, unauthenticated("the token is for service %d, not for service %d: log in for service %d at POST /api/v1/pod/authtoken",
+			claims.ServiceID, m.sid, m.sid)
+	}
+	return s, nil
+}
+
+// parse checks a token's signature, times and generation.
+func (a *ownerAuth) parse(token string) (*session, *ownerClaims, *apiError) {
 	var claims ownerClaims
 	_, err := a.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return &a.key.PublicKey, nil })
 	if err != nil {
-		return unauthenticated("%s", tokenProblem(err))
+		return nil, nil, unauthenticated("%s", tokenProblem(err))
 	}
-	if claims.ServiceID != m.sid || claims.Subject != m.memberID.String() || !slices.Contains(claims.Audience, m.memberName) {
-		return unauthenticated("the token is for service %d, not for service %d: log in for service %d at POST /api/v1/pod/authtoken",
-			claims.ServiceID, m.sid, m.sid)
+	if gen, _ := a.sessions.current(); claims.Generation != gen {
+		return nil, nil, errRevoked()
 	}
-	return nil
+	return &session{id: claims.ID, generation: claims.Generation, expires: claims.ExpiresAt.Time}, &claims, nil
 }
+
+// errRevoked is the answer to a token of an older generation.
+func errRevoked() *apiError {
+	return unauthenticated("token revoked: log in again at POST /api/v1/pod/authtoken " +
+		"(the owner's password changed, or the owner logged out everywhere)")
+}
+
+// bind returns the context of a websocket opened with session s: it ends
+// when the token expires or is revoked, and with it the socket and its
+// subscriptions (gqlgen closes a socket whose init context is done).
+func (a *ownerAuth) bind(ctx context.Context, s *session) (context.Context, error) {
+	gen, revoked := a.sessions.current()
+	if s.generation != gen {
+		return nil, errRevoked()
+	}
+	ctx, stopTimer := context.WithTimeoutCause(ctx, s.expires.Sub(a.now()), errTokenExpired)
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-revoked:
+			cancel(errTokenRevoked)
+		case <-ctx.Done():
+		}
+		cancel(nil)
+		stopTimer()
+	}()
+	return ctx, nil
+}
+
+// Why a websocket's context ended, as context.Cause tells.
+var (
+	errTokenExpired = errors.New("token expired")
+	errTokenRevoked = errors.New("token revoked")
+)
 
 // tokenProblem says in words why jwt refused a token.
 func tokenProblem(err error) string {
@@ -149,31 +229,34 @@ func bearerToken(v string) (string, *apiError) {
 
 // ownerCaller returns who sent a request on the owner port: the owner
 // (the member entity) with a valid token for m, anonymous without
-// credentials. A bad token is an error, never anonymous.
-func (p *Pod) ownerCaller(r *http.Request, m *membership) (contract.Caller, error) {
+// credentials. A bad token is an error, never anonymous. The session is
+// that of the token, nil for anonymous.
+func (p *Pod) ownerCaller(r *http.Request, m *membership) (contract.Caller, *session, error) {
 	h := r.Header.Values("Authorization")
 	if len(h) == 0 {
-		return contract.Caller{Entity: contract.EntityAnonymous}, nil
+		return contract.Caller{Entity: contract.EntityAnonymous}, nil, nil
 	}
 	if len(h) > 1 {
-		return contract.Caller{}, unauthenticated("more than one Authorization header")
+		return contract.Caller{}, nil, unauthenticated("more than one Authorization header")
 	}
 	tok, aerr := bearerToken(h[0])
 	if aerr != nil {
-		return contract.Caller{}, aerr
+		return contract.Caller{}, nil, aerr
 	}
-	if aerr := p.auth.verify(tok, m); aerr != nil {
-		return contract.Caller{}, aerr
+	s, aerr := p.auth.verify(tok, m)
+	if aerr != nil {
+		return contract.Caller{}, nil, aerr
 	}
-	return contract.Caller{Entity: contract.EntityMember}, nil
+	return contract.Caller{Entity: contract.EntityMember}, s, nil
 }
 
 // websocketInit authenticates a websocket on the owner port from its
 // connection_init payload, {"Authorization": "Bearer <token>"}, since
 // browsers cannot set headers on a websocket. A payload without it keeps
 // the caller of the upgrade request (its Authorization header, or
-// anonymous). On the peer port the client certificate decides and the
-// payload is ignored.
+// anonymous). The context it returns, the socket's, ends when the token
+// expires or is revoked, which closes the socket. On the peer port the
+// client certificate decides and the payload is ignored.
 func (p *Pod) websocketInit(m *membership) func(ctx context.Context, payload map[string]any) (context.Context, error) {
 	return func(ctx context.Context, payload map[string]any) (context.Context, error) {
 		if ctx.Value(peerConnKey{}) != nil {
@@ -189,17 +272,30 @@ func (p *Pod) websocketInit(m *membership) func(ctx context.Context, payload map
 				v = s
 			}
 		}
-		if v == "" {
+		s, _ := ctx.Value(sessionKey{}).(*session)
+		if v != "" {
+			tok, aerr := bearerToken(v)
+			if aerr == nil {
+				s, aerr = p.auth.verify(tok, m)
+			}
+			if aerr != nil {
+				return nil, fmt.Errorf("connection_init: %s", aerr.msg)
+			}
+			ctx = graphql.WithCaller(ctx, contract.Caller{Entity: contract.EntityMember})
+		}
+		if s == nil {
 			return ctx, nil
 		}
-		tok, aerr := bearerToken(v)
-		if aerr == nil {
-			aerr = p.auth.verify(tok, m)
+		ctx, err := p.auth.bind(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("connection_init: %w", err)
 		}
-		if aerr != nil {
-			return nil, fmt.Errorf("connection_init: %s", aerr.msg)
-		}
-		return graphql.WithCaller(ctx, contract.Caller{Entity: contract.EntityMember}), nil
+		context.AfterFunc(ctx, func() {
+			if cause := context.Cause(ctx); errors.Is(cause, errTokenExpired) || errors.Is(cause, errTokenRevoked) {
+				p.log.InfoContext(ctx, "Closed an owner websocket", "service", m.sid, "reason", cause.Error(), "token_id", s.id)
+			}
+		})
+		return ctx, nil
 	}
 }
 
@@ -248,7 +344,7 @@ func (p *Pod) handleAuthToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !p.auth.checkPassword(req.Username, req.Password) {
 		p.metrics.logins.WithLabelValues("refused").Inc()
-		p.log.Warn("Owner login refused", "client", client, "username", req.Username)
+		p.log.WarnContext(r.Context(), "Owner login refused", "client", client, "username", req.Username)
 		return unauthenticated("wrong username or password: the username is the pod's account id")
 	}
 	ok = true
@@ -261,7 +357,7 @@ func (p *Pod) handleAuthToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p.metrics.logins.WithLabelValues("ok").Inc()
-	p.log.Info("Owner logged in", "client", client, "service", m.sid)
+	p.log.InfoContext(r.Context(), "Owner logged in", "client", client, "service", m.sid)
 	return writeJSON(w, loginResponse{
 		AuthToken: tok,
 		TokenType: "Bearer",
@@ -269,6 +365,50 @@ func (p *Pod) handleAuthToken(w http.ResponseWriter, r *http.Request) error {
 		ExpiresIn: int64(p.auth.ttl.Seconds()),
 		ServiceID: m.sid,
 		MemberID:  m.memberID.String(),
+	})
+}
+
+// logoutResponse is the answer of POST /api/v1/pod/logout-everywhere.
+type logoutResponse struct {
+	Revoked bool      `json:"revoked"`
+	Since   time.Time `json:"since"`
+	Message string    `json:"message"`
+}
+
+// handleLogoutEverywhere revokes every owner token, the caller's too, for
+// every service, and ends the websockets opened with them. It takes a
+// valid owner token for any joined service. The revocation is written to
+// the data directory before it is answered, so it survives a restart.
+func (p *Pod) handleLogoutEverywhere(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return methodNotAllowed(r, "POST")
+	}
+	h := r.Header.Values("Authorization")
+	if len(h) != 1 {
+		return unauthenticated("log out everywhere needs one \"Authorization: Bearer <token>\" header with an owner token from POST /api/v1/pod/authtoken")
+	}
+	tok, aerr := bearerToken(h[0])
+	if aerr != nil {
+		return aerr
+	}
+	s, claims, aerr := p.auth.parse(tok)
+	if aerr != nil {
+		return aerr
+	}
+	if m := p.bySID[claims.ServiceID]; m == nil {
+		return unauthenticated("the token is for service %d, which this pod has not joined", claims.ServiceID)
+	} else if _, aerr := p.auth.verify(tok, m); aerr != nil {
+		return aerr
+	}
+	if err := p.auth.sessions.renew(revokedLogoutEverywhere); err != nil {
+		return fmt.Errorf("log out everywhere: %w", err)
+	}
+	p.metrics.revocations.WithLabelValues(revokedLogoutEverywhere).Inc()
+	p.log.InfoContext(r.Context(), "Owner logged out everywhere", "client", clientKey(r.RemoteAddr), "token_id", s.id)
+	return writeJSON(w, logoutResponse{
+		Revoked: true,
+		Since:   p.now().UTC(),
+		Message: "every owner token issued until now is revoked, for every service; log in again at POST /api/v1/pod/authtoken",
 	})
 }
 

@@ -48,15 +48,15 @@ func TestTokens(t *testing.T) {
 	defer p.closeStores()
 	m := p.bySID[demoSID]
 
-	if !p.auth.checkPassword(tp.account.String(), "secret") {
+	if !p.auth.checkPassword(tp.account.String(), testPassword) {
 		t.Fatal("the right password was refused")
 	}
 	for _, bad := range [][2]string{
-		{tp.account.String(), "secret\n"},
-		{tp.account.String(), "Secret"},
+		{tp.account.String(), testPassword + "\n"},
+		{tp.account.String(), strings.ToUpper(testPassword)},
 		{tp.account.String(), ""},
-		{tp.member.String(), "secret"},
-		{"", "secret"},
+		{tp.member.String(), testPassword},
+		{"", testPassword},
 	} {
 		if p.auth.checkPassword(bad[0], bad[1]) {
 			t.Errorf("checkPassword(%q, %q) accepted", bad[0], bad[1])
@@ -70,15 +70,15 @@ func TestTokens(t *testing.T) {
 	if want := clock.Now().Truncate(time.Second).Add(DefaultTokenTTL); !exp.Equal(want) {
 		t.Errorf("expires %s, want %s", exp, want)
 	}
-	if err := p.auth.verify(tok, m); err != nil {
+	if _, err := p.auth.verify(tok, m); err != nil {
 		t.Fatalf("fresh token refused: %v", err)
 	}
 	other := &membership{sid: 4712, memberID: m.memberID, memberName: m.memberName}
-	if err := p.auth.verify(tok, other); err == nil || !strings.Contains(err.msg, "service 4711, not for service 4712") {
+	if _, err := p.auth.verify(tok, other); err == nil || !strings.Contains(err.msg, "service 4711, not for service 4712") {
 		t.Errorf("token of another service: %v", err)
 	}
 	clock.Add(DefaultTokenTTL + time.Minute)
-	if err := p.auth.verify(tok, m); err == nil || !strings.Contains(err.msg, "expired") {
+	if _, err := p.auth.verify(tok, m); err == nil || !strings.Contains(err.msg, "expired") {
 		t.Errorf("expired token: %v", err)
 	}
 
@@ -86,19 +86,19 @@ func TestTokens(t *testing.T) {
 	// one an error (never anonymous).
 	clock.Add(-DefaultTokenTTL)
 	req := httptest.NewRequest(http.MethodPost, m.path, nil)
-	if c, err := p.ownerCaller(req, m); err != nil || c.Entity != contract.EntityAnonymous {
+	if c, _, err := p.ownerCaller(req, m); err != nil || c.Entity != contract.EntityAnonymous {
 		t.Errorf("no credentials: %v %v", c, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	if c, err := p.ownerCaller(req, m); err != nil || c.Entity != contract.EntityMember {
+	if c, _, err := p.ownerCaller(req, m); err != nil || c.Entity != contract.EntityMember {
 		t.Errorf("token: %v %v", c, err)
 	}
 	req.Header.Add("Authorization", "Bearer "+tok)
-	if _, err := p.ownerCaller(req, m); err == nil {
+	if _, _, err := p.ownerCaller(req, m); err == nil {
 		t.Error("two Authorization headers accepted")
 	}
 	req.Header.Set("Authorization", "Bearer "+tok[:len(tok)-2])
-	if _, err := p.ownerCaller(req, m); err == nil {
+	if _, _, err := p.ownerCaller(req, m); err == nil {
 		t.Error("truncated token accepted")
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/byoda-go/byoda/internal/launch"
+	"github.com/byoda-go/byoda/internal/requestid"
 )
 
 // Defaults of Config.
@@ -21,46 +24,24 @@ const (
 	// maxLoginBodyBytes bounds a login request, which is a few short
 	// strings.
 	maxLoginBodyBytes = 8 << 10
+	// MinPasswordLength is the shortest owner password the pod accepts, in
+	// characters.
+	MinPasswordLength = 12
 )
 
 // Config is what a pod runs with: its network and identity, where its keys,
 // contracts and data are, and where it listens. The byoda pod command fills
 // it from flags.
 type Config struct {
-	// Network is the network domain, such as byoda.net. It must match the
-	// PKI directory's.
-	Network string
-	// PKIDir is a directory in the layout the byoda pki command writes. The
-	// pod reads the network root, the account's TLS key and the TLS key of
-	// each membership from it.
-	PKIDir string
-	// AccountID is the pod's account.
-	AccountID uuid.UUID
-	// DataDir holds what the pod keeps locally: by default the key
-	// encryption key and the local object store.
-	DataDir string
-	// StorageURL is the object store (file:///abs/dir or
-	// s3://bucket/prefix?endpoint=...&region=...); default
-	// file://<DataDir>/objects.
-	StorageURL string
-	// KEKFile holds the key-encryption key that wraps each store's data
-	// key: one Fernet key (base64 of 32 bytes) per line, the first used to
-	// wrap and all tried to unwrap. Default <DataDir>/kek. It must exist.
-	KEKFile string
-	// Listen and PeerListen are the addresses of the owner and the peer
-	// port.
-	Listen     string
-	PeerListen string
-	// OwnerPasswordFile holds the owner's password; a trailing newline is
-	// not part of it.
-	OwnerPasswordFile string
-	// ContractFiles are the contracts of the services the pod joins.
-	ContractFiles []string
-	// Members picks the member id per service when the PKI directory holds
-	// more than one member of it.
-	Members map[uint32]uuid.UUID
+	// Pod is what the pod's command line carries: network, identity,
+	// files, storage, listeners, limits (see internal/launch, which the
+	// operator builds the command line with).
+	launch.Pod
 
-	// Logger receives the pod's structured logs; nil discards them.
+	// Logger receives the pod's structured logs; nil discards them. The
+	// pod wraps its handler with requestid.LogHandler itself, so that a
+	// record logged for a request has its request_id: pass a logger
+	// without it.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -110,6 +91,8 @@ func (c *Config) normalize() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Every record logged with a request's context names the request.
+	c.Logger = slog.New(requestid.LogHandler(c.Logger.Handler()))
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -121,6 +104,22 @@ func (c *Config) normalize() error {
 	}
 	if c.LoginRefill <= 0 {
 		c.LoginRefill = DefaultLoginRefill
+	}
+	return c.normalizeLimits()
+}
+
+// normalizeLimits checks the connection limits and fills in their
+// defaults.
+func (c *Config) normalizeLimits() error {
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns(openFileLimit())
+	}
+	if c.MaxConnsPerAddress <= 0 {
+		c.MaxConnsPerAddress = defaultMaxConnsPerAddress(c.MaxConns)
+	}
+	if c.MaxConnsPerAddress > c.MaxConns {
+		return fmt.Errorf("--max-conns-per-address %d is more than --max-conns %d: want at most that, and less for one address not to take the whole port",
+			c.MaxConnsPerAddress, c.MaxConns)
 	}
 	return nil
 }

@@ -23,6 +23,10 @@ type storeData struct {
 
 var _ graphql.Data = (*storeData)(nil)
 
+// MaxResponseBytes is the largest GraphQL answer the pod writes; a larger
+// one is refused with RESPONSE_TOO_LARGE (graphql.Options.MaxResponseBytes).
+const MaxResponseBytes = graphql.DefaultMaxResponseBytes
+
 // watchBuffer is how many changes a subscription may fall behind before it
 // misses some (graphql.Data.Watch allows that, rather than holding up
 // writers).
@@ -47,7 +51,7 @@ func (d *storeData) Append(ctx context.Context, class string, items ...any) (err
 }
 
 func (d *storeData) Query(ctx context.Context, class string, q graphql.Query) (page graphql.Page, err error) {
-	filter := d.filter(class, q.Filter)
+	filter := d.filter(q.Filter)
 	if q.First == 0 {
 		// graphql asks for the count only; the store's zero is its
 		// default page size.
@@ -103,34 +107,27 @@ func (o rowObject) Values() []graphql.Value { return o.r.Values() }
 
 func (d *storeData) Update(ctx context.Context, class string, filter graphql.Filter, patch graphql.Record) (n int, err error) {
 	defer d.observe(class, "update", time.Now(), &err)
-	n, err = d.st.Update(ctx, class, d.filter(class, filter), patch)
+	n, err = d.st.Update(ctx, class, d.filter(filter), patch)
 	return n, mapStoreError(err)
 }
 
 func (d *storeData) Delete(ctx context.Context, class string, filter graphql.Filter) (n int, err error) {
 	defer d.observe(class, "delete", time.Now(), &err)
-	n, err = d.st.Delete(ctx, class, d.filter(class, filter))
+	n, err = d.st.Delete(ctx, class, d.filter(filter))
 	return n, mapStoreError(err)
 }
 
-// Watch reports the store's changes to class until ctx ends. A change the
-// subscriber has no room for is dropped. A delete carries no record: the
-// store reports only the deleted record's cursor.
-func (d *storeData) Watch(ctx context.Context, class string) (<-chan graphql.Change, error) {
+// Watch reports the store's changes to the items of class that match
+// filter, as the store's WatchClass evaluates it, until ctx ends. A change
+// the subscriber has no room for is dropped.
+func (d *storeData) Watch(ctx context.Context, class string, filter graphql.Filter) (<-chan graphql.Change, error) {
 	var err error
 	defer d.observe(class, "watch", time.Now(), &err)
-	if d.c.Class(class) == nil {
-		err = graphql.ErrInvalid
-		return nil, err
-	}
 	ch := make(chan graphql.Change, watchBuffer)
 	var mu sync.Mutex
 	closed := false
-	stop := d.st.Watch(func(c store.Change) {
-		if c.Class != class {
-			return
-		}
-		gc := graphql.Change{Node: c.Record}
+	stop, err := d.st.WatchClass(class, d.filter(filter), func(c store.Change) {
+		gc := graphql.Change{Node: c.Record, WasMatched: c.WasMatched, Matched: c.Matched}
 		switch c.Op {
 		case store.ChangeAppend:
 			gc.Action = graphql.ChangeAppend
@@ -151,6 +148,10 @@ func (d *storeData) Watch(ctx context.Context, class string) (<-chan graphql.Cha
 		default:
 		}
 	})
+	if err != nil {
+		err = mapStoreError(err)
+		return nil, err
+	}
 	go func() {
 		<-ctx.Done()
 		stop()
@@ -164,50 +165,28 @@ func (d *storeData) Watch(ctx context.Context, class string) (<-chan graphql.Cha
 	return ch, nil
 }
 
+// onLimit counts a request refused (or a websocket closed) for a limit of
+// the GraphQL handler (graphql.Options.OnLimit).
+func (d *storeData) onLimit(_ context.Context, l graphql.Limit) {
+	d.metrics.limits.WithLabelValues(d.sid, string(l)).Inc()
+}
+
 func (d *storeData) observe(class, op string, start time.Time, err *error) {
 	d.metrics.observeData(d.sid, class, op, start, *err)
 }
 
-// dateTimeOps maps the operators the executor normalizes date-time
-// conditions to back to the store's date-time operators.
-var dateTimeOps = map[graphql.Op]store.Op{
-	graphql.OpEq: store.OpAt,
-	graphql.OpNe: store.OpNat,
-	graphql.OpGt: store.OpAfter,
-	graphql.OpLt: store.OpBefore,
-	graphql.OpGe: store.OpAtAfter,
-	graphql.OpLe: store.OpAtBefore,
-}
-
-// filter translates the executor's filter into the store's. The executor
-// has checked the fields and operators against the contract; a
-// date-time condition becomes the store's date-time operator.
-func (d *storeData) filter(class string, f graphql.Filter) store.Filter {
+// filter translates the executor's filter into the store's, which names
+// its operators as the schema does. The executor has checked the fields,
+// operators and values against the contract.
+func (d *storeData) filter(f graphql.Filter) store.Filter {
 	if len(f) == 0 {
 		return nil
 	}
-	cls := d.c.Class(class)
 	out := make(store.Filter, len(f))
 	for i, c := range f {
-		op := store.Op(c.Op)
-		if cls != nil && isDateTime(cls, c.Field) {
-			if dt, ok := dateTimeOps[c.Op]; ok {
-				op = dt
-			}
-		}
-		out[i] = store.Condition{Field: c.Field, Op: op, Value: c.Value}
+		out[i] = store.Condition{Field: c.Field, Op: store.Op(c.Op), Value: c.Value}
 	}
 	return out
-}
-
-// isDateTime reports whether field of a class's records (or, for "", the
-// items of an array of scalars) is a date-time.
-func isDateTime(cls *contract.Class, field string) bool {
-	if field == "" {
-		return cls.Items != nil && cls.Items.Format == contract.FormatDateTime
-	}
-	fd := cls.Field(field)
-	return fd != nil && fd.Type == contract.TypeString && fd.Format == contract.FormatDateTime
 }
 
 // storeError keeps a store error's message and makes it match the

@@ -1,13 +1,19 @@
 package podruntime
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/objstore"
@@ -59,13 +65,12 @@ func TestStoreDataQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The executor normalizes date-time operators; the adapter maps them
-	// back to the store's.
+	// The schema's date-time operators are the store's.
 	for _, tc := range []struct {
 		op   graphql.Op
 		want int
 	}{
-		{graphql.OpEq, 1}, {graphql.OpNe, 4}, {graphql.OpGt, 2}, {graphql.OpLt, 2}, {graphql.OpGe, 3}, {graphql.OpLe, 3},
+		{graphql.OpAt, 1}, {graphql.OpNat, 4}, {graphql.OpAfter, 2}, {graphql.OpBefore, 2}, {graphql.OpAtAfter, 3}, {graphql.OpAtBefore, 3},
 	} {
 		f := graphql.Filter{{Field: "created_timestamp", Op: tc.op, Value: base.Add(2 * time.Hour)}}
 		page, err := d.Query(ctx, "addresses", graphql.Query{Filter: f, First: 20})
@@ -118,7 +123,7 @@ func TestStoreDataQuery(t *testing.T) {
 func TestStoreDataWatch(t *testing.T) {
 	d := newTestData(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := d.Watch(ctx, "addresses")
+	ch, err := d.Watch(ctx, "addresses", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +155,7 @@ func TestStoreDataWatch(t *testing.T) {
 	if n != watchBuffer {
 		t.Errorf("%d changes buffered, want %d", n, watchBuffer)
 	}
-	if _, err := d.Watch(context.Background(), "nope"); !errors.Is(err, graphql.ErrInvalid) {
+	if _, err := d.Watch(context.Background(), "nope", nil); !errors.Is(err, graphql.ErrInvalid) {
 		t.Errorf("watch of an unknown class: %v", err)
 	}
 }
@@ -176,5 +181,34 @@ func TestMapStoreError(t *testing.T) {
 	}
 	if mapStoreError(nil) != nil {
 		t.Error("nil is not nil")
+	}
+}
+
+// TestLimitMetrics: a query the GraphQL handler refuses for a limit is
+// counted in the pod's metrics, by service and limit.
+func TestLimitMetrics(t *testing.T) {
+	p, m, _ := benchPod(t, 0)
+	// 2^30 fields by fragments spread twice at each level, and 15 pages of
+	// 500 items of 7 fields.
+	var fragments strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&fragments, " fragment F%d on Query { __typename ...F%d ...F%d }", i, i+1, i+1)
+	}
+	for _, q := range []string{
+		`{ ...F0 }` + fragments.String() + ` fragment F30 on Query { __typename }`,
+		`{` + strings.Repeat(` addresses_connection(first: 500) { edges { node { street city country label address_id } } }`, 15) + ` }`,
+	} {
+		body, _ := json.Marshal(map[string]string{"query": q})
+		w := httptest.NewRecorder()
+		r := httptest.NewRequestWithContext(graphql.WithCaller(t.Context(), contract.Caller{Entity: contract.EntityMember}), http.MethodPost, m.path, bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		m.graphql.ServeHTTP(w, r)
+		if !strings.Contains(w.Body.String(), "COMPLEXITY_LIMIT_EXCEEDED") {
+			t.Fatalf("%.80s: %s", q, w.Body)
+		}
+	}
+	var got dto.Metric
+	if err := p.metrics.limits.WithLabelValues("4711", string(graphql.LimitComplexity)).Write(&got); err != nil || got.GetCounter().GetValue() != 2 {
+		t.Errorf("byoda_pod_graphql_limits_total{service=4711,limit=complexity} = %v (%v); want 2", got.GetCounter().GetValue(), err)
 	}
 }

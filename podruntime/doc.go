@@ -10,6 +10,7 @@
 //   - The owner port (Config.Listen) serves HTTPS with the account's TLS
 //     certificate, for the pod's owner, their browser and their apps:
 //     POST /api/v1/pod/authtoken (owner login, returns a JWT),
+//     POST /api/v1/pod/logout-everywhere (revokes every owner token),
 //     /api/v1/data/service-<sid> (GraphQL: POST, GET, websocket; GraphiQL
 //     for a browser), GET /api/v1/status and GET /metrics. A request with
 //     "Authorization: Bearer <JWT>" is the owner, the contract's "member"
@@ -36,9 +37,32 @@
 // ES256 JWTs signed with the account's TLS key: issuer the account's name
 // (<aid>.accounts.<net>), subject the member id of the service,
 // audience the member's name (<mid>.members-<sid>.<net>), a "service_id"
-// claim, and one hour of validity. Failed attempts are rate limited per
-// client address (IPv6 per /64): a bucket of LoginBurst attempts refilled one
-// per LoginRefill; an empty bucket answers 429 with Retry-After.
+// claim, an id ("jti"), the generation of the owner's sessions ("gen"),
+// and one hour of validity. Failed attempts are rate limited per client
+// address (IPv6 per /64): a bucket of LoginBurst attempts refilled one per
+// LoginRefill; an empty bucket answers 429 with Retry-After.
+//
+// # Owner sessions
+//
+// A token is valid only in the generation it was issued in. The generation
+// is a random string kept in <DataDir>/owner-sessions.json with a
+// fingerprint of the password: an HMAC-SHA256 of it under a key derived
+// (HKDF) from the account's private key, so that the file alone does not
+// let anyone test guesses of the password. The pod starts a new
+// generation, and so revokes every earlier token, when the password's
+// fingerprint differs from the file's (the password changed, or the
+// account key), when the file is missing (a new or lost data directory)
+// or unreadable, and when the owner calls POST
+// /api/v1/pod/logout-everywhere with a valid token of any service. The
+// file is replaced atomically before a revocation is answered; a
+// revocation that cannot be written is a 500 and revokes nothing. Being
+// random, a generation never comes back when the data directory is lost
+// or rolled back. A revoked token gets 401 "token revoked: log in again".
+//
+// A websocket opened with a token (in connection_init or the upgrade
+// request's header) lives in a context that ends when the token expires
+// or is revoked; gqlgen closes a socket whose context is done, which ends
+// its subscriptions.
 //
 // # Storage
 //
@@ -49,6 +73,18 @@
 // error, and a KEK that does not open an existing store's data key is an
 // error naming the store, never a reason to make a new key.
 //
+// # Secrets
+//
+// The owner password file and the key-encryption key file must be
+// private: no access for other users, and none for the group either when
+// the pod's own user owns the file (chmod 600). A file owned by another
+// user (root, in a Kubernetes Secret volume mounted with the pod's
+// fsGroup) may be read by its group, which the kubelet needs to give the
+// pod's user access, but not changed. The mode is that of the target of a
+// symbolic link (Secret volumes link into ..data). The password must have
+// at least MinPasswordLength characters. Either refusal names the file and
+// the fix, and the pod does not start.
+//
 // # Limits
 //
 // Request bodies are at most 1 MiB (413), pages at most 500 items, and
@@ -56,5 +92,22 @@
 // servers set ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
 // MaxHeaderBytes; websockets are exempt from the read and write timeouts
 // once upgraded and are kept alive by pings. Every error is a JSON body in
-// the GraphQL error shape, {"errors":[{"message":...,"extensions":{"code":...}}]}.
+// the GraphQL error shape, {"errors":[{"message":...,"extensions":{"code":...}}]};
+// a 500 also names the request's id (extensions.request_id, and the
+// X-Request-Id header every answer has), under which the log has the cause.
+//
+// Each port takes at most Config.MaxConns connections at once, and at
+// most Config.MaxConnsPerAddress from one client address (an IPv4
+// address, an IPv6 /64), counted at accept: a connection over either is
+// closed at once, before its TLS handshake. The per-address cap keeps one
+// address from taking a port, so the owner can log in while anonymous
+// clients sit at their cap, and the ports count apart, so the peer port
+// is not starved by the owner port. By default MaxConns is half of what
+// remains of the open-file limit (RLIMIT_NOFILE) after a quarter (at
+// least 128) is kept for the stores' files and outbound connections, at
+// most DefaultMaxConns (memory, about 50 KiB an idle websocket, runs out
+// before files then); MaxConnsPerAddress is a quarter of MaxConns, at
+// most DefaultMaxConnsPerAddress. Refusals are counted per port and
+// reason; accept errors (too many open files) are counted and logged at
+// warn level, at most every 10 seconds.
 package podruntime

@@ -23,7 +23,7 @@ func FuzzLoginRequest(f *testing.F) {
 	// of the way.
 	n := 0
 	h := p.route(portOwner, "authtoken", "", p.handleAuthToken)
-	f.Add([]byte(`{"username":"` + tp.account.String() + `","password":"secret","service_id":4711}`))
+	f.Add([]byte(`{"username":"` + tp.account.String() + `","password":"` + testPassword + `","service_id":4711}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n++
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/pod/authtoken", strings.NewReader(string(body)))
@@ -34,7 +34,7 @@ func FuzzLoginRequest(f *testing.F) {
 		switch {
 		case w.Code >= 500:
 			t.Fatalf("%d for %q: %s", w.Code, body, w.Body)
-		case w.Code == http.StatusOK && !strings.Contains(string(body), "secret"):
+		case w.Code == http.StatusOK && !strings.Contains(string(body), testPassword):
 			t.Fatalf("a token for %q", body)
 		case w.Code != http.StatusOK && !strings.HasPrefix(w.Body.String(), `{"errors":[{"message":`):
 			t.Fatalf("%d without a JSON error: %s", w.Code, w.Body)
@@ -69,7 +69,7 @@ func FuzzAuthorization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string) {
 		req := httptest.NewRequest(http.MethodPost, m.path, nil)
 		req.Header["Authorization"] = []string{header}
-		c, err := p.ownerCaller(req, m)
+		c, _, err := p.ownerCaller(req, m)
 		if err != nil {
 			if ae, ok := err.(*apiError); !ok || ae.status != http.StatusUnauthorized {
 				t.Fatalf("%q: %v", header, err)

@@ -15,13 +15,16 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/internal/launch"
 	"github.com/byoda-go/byoda/internal/pki"
 )
 
 const (
-	testNetwork = "byoda.test"
-	demoSID     = 4711
-	demoFile    = "../config/samples/contracts/addressbook-demo.json"
+	// testPassword is the owner password of testConfig.
+	testPassword = "correct horse battery"
+	testNetwork  = "byoda.test"
+	demoSID      = 4711
+	demoFile     = "../config/samples/contracts/addressbook-demo.json"
 )
 
 // fakeClock is a settable clock.
@@ -72,7 +75,7 @@ func newTestPKI(t testing.TB) *testPKI {
 }
 
 // testConfig returns a config for a pod of tp with a fresh data directory,
-// key-encryption key and owner password "secret".
+// key-encryption key and owner password testPassword.
 func testConfig(t testing.TB, tp *testPKI) Config {
 	t.Helper()
 	data := t.TempDir()
@@ -82,10 +85,10 @@ func testConfig(t testing.TB, tp *testPKI) Config {
 		t.Fatal(err)
 	}
 	pw := filepath.Join(data, "password")
-	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+	if err := os.WriteFile(pw, []byte(testPassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return Config{
+	return Config{Pod: launch.Pod{
 		Network:           testNetwork,
 		PKIDir:            tp.dir.Path(),
 		AccountID:         tp.account,
@@ -94,7 +97,7 @@ func testConfig(t testing.TB, tp *testPKI) Config {
 		PeerListen:        "127.0.0.1:0",
 		OwnerPasswordFile: pw,
 		ContractFiles:     []string{demoFile},
-	}
+	}}
 }
 
 // servedPod is a pod serving on loopback in this process.

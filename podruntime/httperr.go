@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/byoda-go/byoda/internal/requestid"
 )
 
 // The extensions.code of the errors the pod itself answers with (the
@@ -80,7 +82,7 @@ func (p *Pod) route(port, route, service string, h handlerFunc) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				p.log.Error("Request panicked", "port", port, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				p.log.ErrorContext(r.Context(), "Request panicked", "port", port, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if !rec.wrote {
 					p.writeError(rec, r, errors.New("panic"))
 				}
@@ -89,7 +91,7 @@ func (p *Pod) route(port, route, service string, h handlerFunc) http.Handler {
 		}()
 		if err := h(rec, r); err != nil {
 			if rec.wrote {
-				p.log.Error("Request failed after its response started", "port", port, "path", r.URL.Path, "err", err)
+				p.log.ErrorContext(r.Context(), "Request failed after its response started", "port", port, "path", r.URL.Path, "err", err)
 				return
 			}
 			p.writeError(rec, r, err)
@@ -97,18 +99,24 @@ func (p *Pod) route(port, route, service string, h handlerFunc) http.Handler {
 	})
 }
 
-// writeError writes err as a JSON error response.
+// writeError writes err as a JSON error response. An error that is not
+// an apiError is a 500 whose cause only the log gets, under the request's
+// id, which the answer names (extensions.request_id and X-Request-Id).
 func (p *Pod) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	var tooBig *http.MaxBytesError
+	ext := map[string]any{}
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &tooBig):
 		ae = errorf(http.StatusRequestEntityTooLarge, codeTooLarge, "request body too large; want at most %d bytes", tooBig.Limit)
 	default:
-		p.log.Error("Request failed", "path", r.URL.Path, "err", err)
-		ae = errorf(http.StatusInternalServerError, codeInternal, "internal error; the pod's log has the details")
+		p.log.ErrorContext(r.Context(), "Request failed", "path", r.URL.Path, "err", err)
+		id := requestid.From(r.Context())
+		ae = errorf(http.StatusInternalServerError, codeInternal, "internal error; the pod's log has the details under request id %s", id)
+		ext["request_id"] = id
 	}
+	ext["code"] = ae.code
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -122,7 +130,7 @@ func (p *Pod) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		h.Set("WWW-Authenticate", `Bearer realm="byoda pod", error="invalid_token"`)
 	}
 	w.WriteHeader(ae.status)
-	body := errorBody{Errors: []errorEntry{{Message: ae.msg, Extensions: map[string]any{"code": ae.code}}}}
+	body := errorBody{Errors: []errorEntry{{Message: ae.msg, Extensions: ext}}}
 	_ = json.NewEncoder(w).Encode(body)
 }
 

@@ -19,22 +19,35 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
 
 // metrics are the pod's Prometheus metrics, in a registry of its own.
 //
-// HTTP requests are counted by port, route (data, authtoken, status,
-// metrics, other), service and outcome; the outcome is "ok", "error" for a
-// GraphQL response that carries errors (such as FORBIDDEN), "websocket" for
-// an upgrade, or the HTTP status code. Storage operations the GraphQL
+// HTTP requests are counted by port, route (data, authtoken, logout,
+// status, metrics, other), service and outcome; the outcome is "ok",
+// "error" for a GraphQL response that carries errors (such as FORBIDDEN),
+// "websocket" for an upgrade, or the HTTP status code. Storage operations the GraphQL
 // executor makes are counted by service, class, operation (get, mutate,
 // append, query, count, update, delete, watch) and outcome (ok, invalid,
 // unavailable, error), since the class and operation of a GraphQL request
 // are only known inside the executor. Both have latency histograms.
+//
+// GraphQL requests refused for a limit (and websockets closed for one) are
+// counted by service and limit (graphql.Limit).
+//
+// Connections are counted per port: those open, those refused at accept
+// by reason (port_full, address_full), and accept errors (such as running
+// out of file descriptors). Revocations of every owner token are counted
+// by reason (password_changed, logout_everywhere).
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	dataOps  *prometheus.CounterVec
-	dataLat  *prometheus.HistogramVec
-	logins   *prometheus.CounterVec
-	handler  http.Handler
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	dataOps      *prometheus.CounterVec
+	dataLat      *prometheus.HistogramVec
+	logins       *prometheus.CounterVec
+	connsOpen    *prometheus.GaugeVec
+	connRefused  *prometheus.CounterVec
+	acceptErrors *prometheus.CounterVec
+	revocations  *prometheus.CounterVec
+	limits       *prometheus.CounterVec
+	handler      http.Handler
 }
 
 func newMetrics() *metrics {
@@ -63,7 +76,36 @@ func newMetrics() *metrics {
 			Help: "Owner login attempts by outcome (ok, refused, rate_limited, bad_request).",
 		}, []string{"outcome"}),
 	}
+	m.connsOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "byoda_pod_connections_open",
+		Help: "Connections open, by port.",
+	}, []string{"port"})
+	m.connRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_connections_refused_total",
+		Help: "Connections closed at accept for a limit, by port and reason (port_full, address_full).",
+	}, []string{"port", "reason"})
+	m.acceptErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_accept_errors_total",
+		Help: "Errors accepting a connection (such as too many open files), by port.",
+	}, []string{"port"})
+	m.revocations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_owner_sessions_revoked_total",
+		Help: "Revocations of every owner token, by reason (password_changed, logout_everywhere).",
+	}, []string{"reason"})
+	for _, port := range []string{portOwner, portPeer} {
+		m.connsOpen.WithLabelValues(port)
+		m.acceptErrors.WithLabelValues(port)
+		for _, reason := range []string{refusedPortFull, refusedAddressFull} {
+			m.connRefused.WithLabelValues(port, reason)
+		}
+	}
+	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_graphql_limits_total",
+		Help: "GraphQL requests refused, and websockets closed, for a limit, by service and limit (depth, complexity, response_size, body_size, message_size, websocket_idle).",
+	}, []string{"service", "limit"})
+	m.reg.MustRegister(m.limits)
 	m.reg.MustRegister(m.requests, m.latency, m.dataOps, m.dataLat, m.logins,
+		m.connsOpen, m.connRefused, m.acceptErrors, m.revocations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

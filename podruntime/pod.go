@@ -17,8 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
 	"github.com/byoda-go/byoda/internal/contract"
@@ -72,8 +72,8 @@ type membership struct {
 // New prepares a pod from cfg: it loads the account and membership keys from
 // the PKI directory, reads the contracts and the key-encryption key, opens
 // the object store and one store per membership. It fails with an error
-// that says what to fix; nothing is created but the data directory and the
-// stores' own objects.
+// that says what to fix; nothing is created but the data directory, the
+// owner sessions file in it and the stores' own objects.
 func New(ctx context.Context, cfg Config) (*Pod, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
@@ -110,13 +110,24 @@ func New(ctx context.Context, cfg Config) (*Pod, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.auth = newOwnerAuth(cfg, p.accountName, accountKey, password)
-	p.metrics = newMetrics()
-
 	kek, err := readKEK(cfg.KEKFile)
 	if err != nil {
 		return nil, err
 	}
+	p.metrics = newMetrics()
+	auth, revoked, err := newOwnerAuth(cfg, p.accountName, accountKey, password)
+	if err != nil {
+		return nil, err
+	}
+	p.auth = auth
+	switch revoked {
+	case revokedPasswordChanged:
+		p.metrics.revocations.WithLabelValues(revoked).Inc()
+		p.log.Warn("Owner password changed; revoked every owner token issued before")
+	case revokedUnreadable:
+		p.log.Warn("Could not parse the owner sessions file; revoked every owner token issued before", "file", filepath.Join(cfg.DataDir, SessionsFileName))
+	}
+
 	p.objects, err = objstore.Open(ctx, cfg.StorageURL)
 	if err != nil {
 		return nil, fmt.Errorf("--storage: %w", err)
@@ -176,21 +187,18 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 		m.links = true
 	}
 	st, err := store.Open(ctx, store.Options{
-		Objects:   p.objects,
-		ServiceID: sid,
-		MemberID:  mid,
-		Contract:  c,
-		KEK:       kek,
-		Clock:     p.now,
-		Log:       logr.FromSlogHandler(p.log.Handler()).WithValues("service", sid),
+		Objects:        p.objects,
+		ServiceID:      sid,
+		MemberID:       mid,
+		Contract:       c,
+		KEK:            kek,
+		Clock:          p.now,
+		Log:            p.log.With("service", sid),
+		MarkFile:       markFile(p.cfg.DataDir, sid),
+		AcceptRollback: p.cfg.AcceptRestore,
 	})
-	if errors.Is(err, store.ErrWrongKey) {
-		return nil, fmt.Errorf("service %d: the key-encryption key in %s does not open the data key of the existing store on %s: "+
-			"it is not the key this store was created with. Restore the original key-encryption key; "+
-			"byoda never makes a new data key for existing data: %w", sid, p.cfg.KEKFile, p.storageURL, err)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("service %d: %w", sid, err)
+		return nil, p.storeOpenError(sid, err)
 	}
 	m.store = st
 	if m.links && !c.Class(linksClass).CacheOnly {
@@ -200,10 +208,12 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 	}
 	m.data = &storeData{st: st, c: c, sid: strconv.FormatUint(uint64(sid), 10), metrics: p.metrics}
 	h, err := graphql.NewHandler(c, m.data, graphql.Options{
-		MaxBodyBytes:  MaxBodyBytes,
-		MemberID:      mid.String(),
-		Logger:        p.log.With("service", sid),
-		WebsocketInit: p.websocketInit(m),
+		MaxBodyBytes:     MaxBodyBytes,
+		MaxResponseBytes: MaxResponseBytes,
+		OnLimit:          m.data.onLimit,
+		MemberID:         mid.String(),
+		Logger:           p.log.With("service", sid),
+		WebsocketInit:    p.websocketInit(m),
 	})
 	if err != nil {
 		st.Close()
@@ -212,6 +222,46 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 	m.graphql = h
 	p.log.Info("Joined service", "service", sid, "name", c.Name, "version", c.Version, "member", mid.String(), "contract", file)
 	return m, nil
+}
+
+// markFile is where the pod keeps the high-water mark of the store of
+// service sid: in the data directory, which outlives the process (and, in
+// Kubernetes, a container restart, though not the Pod when it is an
+// emptyDir).
+func markFile(dataDir string, sid uint32) string {
+	return filepath.Join(dataDir, "state", "service-"+strconv.FormatUint(uint64(sid), 10)+".hwm")
+}
+
+// storeOpenError words the errors of a store that refuses to open because
+// its objects are not what it left there, naming the storage and what to
+// do.
+func (p *Pod) storeOpenError(sid uint32, err error) error {
+	var rb *store.RollbackError
+	switch {
+	case errors.Is(err, store.ErrWrongKey):
+		return fmt.Errorf("service %d: the key-encryption key in %s does not open the data key of the existing store on %s: "+
+			"it is not the key this store was created with. Restore the original key-encryption key; "+
+			"byoda never makes a new data key for existing data: %w", sid, p.cfg.KEKFile, p.storageURL, err)
+	case errors.Is(err, store.ErrDataKeyMissing):
+		return fmt.Errorf("service %d: the storage %s holds the log of this membership's store but not its data key, "+
+			"without which nothing in it can be read: %w", sid, p.storageURL, err)
+	case errors.As(err, &rb):
+		found := fmt.Sprintf("the store's log on %s ends at segment %d", p.storageURL, rb.Found)
+		if rb.Found == 0 {
+			found = fmt.Sprintf("the storage %s holds no log of this membership's store", p.storageURL)
+		}
+		first, last := rb.Missing()
+		missing := first + " to " + last
+		if first == last {
+			missing = last
+		}
+		return fmt.Errorf("service %d: %w: %s, but this pod had segment %d durable there before (high-water mark in %s): "+
+			"the newest log segments were deleted, or the storage was restored from an older backup. "+
+			"Restore %s (or the snapshot covering them) from a backup; "+
+			"or, if the older data is what you want, start the pod once with --accept-restore",
+			sid, store.ErrRolledBack, found, rb.Mark, rb.MarkFile, missing)
+	}
+	return fmt.Errorf("service %d: %w", sid, err)
 }
 
 // loadContract reads and parses a contract file, and verifies its
@@ -278,21 +328,31 @@ func findMember(dir *pki.Dir, sid uint32, want uuid.UUID) (uuid.UUID, error) {
 }
 
 // readPassword reads the owner's password: the file's content without a
-// trailing newline.
+// trailing newline. The file must be private (checkSecretFile) and the
+// password at least MinPasswordLength characters.
 func readPassword(file string) (string, error) {
+	const flag = "--owner-password-file"
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("--owner-password-file: %w", err)
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	if err := checkSecretFile(flag, file); err != nil {
+		return "", err
 	}
 	pw := strings.TrimRight(string(data), "\r\n")
 	if pw == "" {
-		return "", fmt.Errorf("--owner-password-file %s is empty: write the owner's password in it", file)
+		return "", fmt.Errorf("%s %s is empty: write the owner's password in it", flag, file)
+	}
+	if n := utf8.RuneCountInString(pw); n < MinPasswordLength {
+		return "", fmt.Errorf("%s %s: the owner's password has %d characters; want at least %d. "+
+			"Make a random one with 'head -c 18 /dev/urandom | basenc --base64url > %s'", flag, file, n, MinPasswordLength, file)
 	}
 	return pw, nil
 }
 
 // readKEK reads the key-encryption key file: Fernet keys, one per line;
-// blank lines and lines starting with # are skipped.
+// blank lines and lines starting with # are skipped. The file must be
+// private (checkSecretFile).
 func readKEK(file string) (*store.FernetKEK, error) {
 	data, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -302,6 +362,9 @@ func readKEK(file string) (*store.FernetKEK, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("key-encryption key: %w", err)
+	}
+	if err := checkSecretFile("--kek-file", file); err != nil {
+		return nil, err
 	}
 	var keys []string
 	for line := range strings.Lines(string(data)) {
@@ -328,6 +391,10 @@ func redactURL(raw string) string {
 	u.RawQuery = ""
 	return u.String()
 }
+
+// Close releases a pod that is not going to be served: it closes its
+// stores. Serve and Run close them themselves when they end.
+func (p *Pod) Close() { p.closeStores() }
 
 // closeStores closes every membership's store, waiting for writes in
 // flight.

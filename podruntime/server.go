@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/byoda-go/byoda/internal/pki"
+	"github.com/byoda-go/byoda/internal/requestid"
 	"github.com/byoda-go/byoda/podruntime/graphql"
 )
 
@@ -70,7 +71,7 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 	servers[1].ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
 		return context.WithValue(ctx, peerConnKey{}, &peerConn{})
 	}
-	listeners := []net.Listener{owner, peer}
+	listeners := []net.Listener{p.limitListener(owner, portOwner), p.limitListener(peer, portPeer)}
 	errc := make(chan error, len(servers))
 	var wg sync.WaitGroup
 	for i, srv := range servers {
@@ -86,7 +87,8 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 		sids[i] = m.sid
 	}
 	p.log.Info("Pod ready", "account", p.cfg.AccountID.String(), "owner", owner.Addr().String(), "peer", peer.Addr().String(),
-		"services", sids, "storage", p.storageURL, "startup", p.now().Sub(p.started).String())
+		"services", sids, "storage", p.storageURL, "startup", p.now().Sub(p.started).String(),
+		"max_conns", p.cfg.MaxConns, "max_conns_per_address", p.cfg.MaxConnsPerAddress)
 	// Loading contracts and restoring stores leaves garbage; an idle pod
 	// should not keep the memory it took.
 	go func() {
@@ -130,7 +132,8 @@ func (p *Pod) newServer(base context.Context, port string, h http.Handler, tc *t
 		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		// TLS handshake failures (a refused client certificate, a scanner)
-		// and other connection errors are routine: debug level.
+		// and other connection errors are routine: debug level. Accept
+		// errors are not: limitListener logs them at warn level.
 		ErrorLog: slog.NewLogLogger(p.log.With("port", port).Handler(), slog.LevelDebug),
 	}
 	// HTTP/1.1 only: websockets (graphql-transport-ws) need it, and every
@@ -218,17 +221,19 @@ func (p *Pod) peerIdentity(r *http.Request) (*pki.Identity, error) {
 	return pc.id, pc.err
 }
 
-// ownerHandler routes the owner port.
+// ownerHandler routes the owner port. Every request gets an id
+// (internal/requestid) in its context, its logs and its response.
 func (p *Pod) ownerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/pod/authtoken", p.route(portOwner, "authtoken", "", p.handleAuthToken))
+	mux.Handle("/api/v1/pod/logout-everywhere", p.route(portOwner, "logout", "", p.handleLogoutEverywhere))
 	mux.Handle("/api/v1/status", p.route(portOwner, "status", "", p.handleStatus))
 	mux.Handle("/metrics", p.route(portOwner, "metrics", "", p.handleMetrics))
 	for _, m := range p.members {
 		mux.Handle(m.path, p.route(portOwner, "data", sidLabel(m.sid), p.ownerData(m)))
 	}
 	mux.Handle("/", p.route(portOwner, "other", "", p.notFound))
-	return mux
+	return requestid.Handler(mux)
 }
 
 // peerHandler routes the peer port: the GraphQL APIs only.
@@ -238,20 +243,25 @@ func (p *Pod) peerHandler() http.Handler {
 		mux.Handle(m.path, p.route(portPeer, "data", sidLabel(m.sid), p.peerData(m)))
 	}
 	mux.Handle("/", p.route(portPeer, "other", "", p.notFound))
-	return mux
+	return requestid.Handler(mux)
 }
 
 func sidLabel(sid uint32) string { return strconv.FormatUint(uint64(sid), 10) }
 
 // ownerData serves a service's GraphQL API on the owner port: the owner
-// with a token, anonymous without.
+// with a token, anonymous without. The token's session goes along in the
+// context, for a websocket to end with it.
 func (p *Pod) ownerData(m *membership) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		caller, err := p.ownerCaller(r, m)
+		caller, s, err := p.ownerCaller(r, m)
 		if err != nil {
 			return err
 		}
-		m.graphql.ServeHTTP(w, r.WithContext(graphql.WithCaller(r.Context(), caller)))
+		ctx := graphql.WithCaller(r.Context(), caller)
+		if s != nil {
+			ctx = context.WithValue(ctx, sessionKey{}, s)
+		}
+		m.graphql.ServeHTTP(w, r.WithContext(ctx))
 		return nil
 	}
 }

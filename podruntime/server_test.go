@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+
+	"github.com/byoda-go/byoda/internal/requestid"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -123,13 +127,23 @@ func TestRouteErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			p.route(portOwner, "test", "", tc.h).ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/x", strings.NewReader("0123456789")))
+			h := requestid.Handler(p.route(portOwner, "test", "", tc.h))
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/x", strings.NewReader("0123456789")))
 			code, msg := errorOf(t, w.Body.Bytes())
 			if w.Code != tc.status || code != tc.code || !strings.Contains(msg, tc.msg) || strings.Contains(msg, "secret") {
 				t.Fatalf("got %d %s %q", w.Code, code, msg)
 			}
 			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
+			}
+			// A 500 names its request, which the log has the cause under.
+			var b errorBody
+			json.Unmarshal(w.Body.Bytes(), &b)
+			id, _ := b.Errors[0].Extensions["request_id"].(string)
+			if want := w.Header().Get(requestid.Header); tc.status == http.StatusInternalServerError && (id == "" || id != want || !strings.Contains(msg, id)) {
+				t.Errorf("500 with request id %q in the body, %q in the header: %s", id, want, w.Body)
+			} else if tc.status != http.StatusInternalServerError && id != "" {
+				t.Errorf("a %d names its request id: %s", tc.status, w.Body)
 			}
 		})
 	}
@@ -167,7 +181,7 @@ func TestServe(t *testing.T) {
 	// Log in and open a subscription: shutting down ends it and Serve
 	// returns cleanly.
 	resp, err := sp.http.Post(sp.owner+"/api/v1/pod/authtoken", "application/json",
-		strings.NewReader(`{"username":"`+tp.account.String()+`","password":"secret","service_id":4711}`))
+		strings.NewReader(`{"username":"`+tp.account.String()+`","password":"`+testPassword+`","service_id":4711}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,4 +270,49 @@ func TestPeerPortTLS(t *testing.T) {
 	if resp, err := sp.http.Get(sp.owner + "/api/v1/status"); err != nil || resp.TLS.PeerCertificates[0].Subject.CommonName != sp.pod.accountName {
 		t.Errorf("owner port: %v", err)
 	}
+}
+
+// TestInternalErrorNamesRequest makes the pod fail for real (the sessions
+// file cannot be replaced when the owner logs out everywhere) and follows
+// the 500's request id from the answer to the log line with the cause.
+func TestInternalErrorNamesRequest(t *testing.T) {
+	tp := newTestPKI(t)
+	cfg := testConfig(t, tp)
+	var logs syncBuffer
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	sp := servePod(t, tp, cfg)
+	tok := sp.login(t, testPassword)
+	state := filepath.Join(cfg.DataDir, SessionsFileName)
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	status, h, body := sp.do(t, http.MethodPost, "/api/v1/pod/logout-everywhere", tok, "")
+	code, msg := errorOf(t, body)
+	var b errorBody
+	json.Unmarshal(body, &b)
+	id, _ := b.Errors[0].Extensions["request_id"].(string)
+	if status != http.StatusInternalServerError || code != codeInternal || id == "" || id != h.Get(requestid.Header) || !strings.Contains(msg, id) {
+		t.Fatalf("500: %d %v %s", status, h, body)
+	}
+	if strings.Contains(msg, SessionsFileName) {
+		t.Errorf("the answer gives the cause away: %s", msg)
+	}
+	var found bool
+	for _, r := range logs.records(t) {
+		if r[requestid.LogKey] == id {
+			found = true
+			if r["level"] != "ERROR" || !strings.Contains(fmt.Sprint(r["err"]), "owner sessions") {
+				t.Errorf("log record of the request: %v", r)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no log record with request_id %s", id)
+	}
+	// The revocation that could not be kept was not made.
+	sp.wantValid(t, tok)
 }

@@ -2,11 +2,8 @@ package cli
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -102,15 +99,6 @@ func (f *managerFlags) restConfig() (*rest.Config, error) {
 	cfg.QPS, cfg.Burst = f.qps, f.burst
 	cfg.UserAgent = "byoda-operator/" + version.Get().Version
 	return cfg, nil
-}
-
-// newLogger returns a logr logger over slog's JSON handler.
-func newLogger(level string) (logr.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return logr.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
 // defaultImage is the byoda image of this build's version.

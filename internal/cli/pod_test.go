@@ -24,11 +24,14 @@ func TestPodFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"pod"}, `required flag(s) "account", "contract", "data-dir", "network", "owner-password-file", "pki-dir" not set`},
-		{append(base, "--account", "nope"), `--account "nope": want a UUID`},
+		{append(base, "--account", "nope"), `invalid argument "nope" for "--account" flag: want a UUID`},
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--member", "4711"), "want SID=MID"},
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--member", "x=3f2504e0-4f89-41d3-9a0c-0305e82c3301"), "want SID=MID"},
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--member", "4711=nope"), "member id"},
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--log-level", "loud"), "--log-level"},
+		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--max-conns", "many"), `invalid argument "many" for "--max-conns"`},
+		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--max-conns", "4", "--max-conns-per-address", "8"),
+			"--max-conns-per-address 8 is more than --max-conns 4"},
 		// Valid flags get as far as the PKI directory.
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301"), "byoda pki init"},
 	} {
@@ -51,7 +54,7 @@ func TestPodCommand(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)
 	os.WriteFile(filepath.Join(data, "kek"), []byte("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "pw"), []byte("secret\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pw"), []byte("correct horse battery\n"), 0o600)
 	port := freePort(t)
 
 	ctx, cancel := context.WithCancel(context.Background())

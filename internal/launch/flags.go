@@ -33,6 +33,12 @@ type Pod struct {
 	// s3://bucket/prefix?endpoint=...&region=...; see objstore.ParseURL);
 	// default file://<DataDir>/objects.
 	StorageURL string
+	// AcceptRestore starts the pod even if a store's log in StorageURL
+	// ends before the high-water mark the pod keeps in DataDir (the
+	// storage was restored from an older backup, on purpose), and resets
+	// the mark. Without it the pod refuses to start on such a store. Meant
+	// for one start after a deliberate restore.
+	AcceptRestore bool
 	// KEKFile holds the key-encryption key that wraps each store's data
 	// key: one Fernet key (base64 of 32 bytes) per line, the first used to
 	// wrap and all tried to unwrap. Default <DataDir>/kek. It must exist.
@@ -55,6 +61,13 @@ type Pod struct {
 	DNSServer string
 	// PeerPort is the network's peer port: where other pods listen.
 	PeerPort int
+	// MaxConns bounds the connections open at once on each port, and
+	// MaxConnsPerAddress those from one client address (an IPv6 client
+	// per /64) on each port; a connection over either is closed as soon
+	// as it is accepted. Zero picks the pod runtime's defaults: a share of
+	// the process's open-file limit, and a quarter of that per address.
+	MaxConns           int
+	MaxConnsPerAddress int
 	// LogLevel is the level of the pod's log.
 	LogLevel slog.Level
 }
@@ -68,6 +81,7 @@ func (p *Pod) Bind(fs *pflag.FlagSet) {
 	fs.Var((*uuidValue)(&c.AccountID), "account", "account id of the pod (required)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory for the pod's local data: the default key-encryption key and local storage (required)")
 	fs.StringVar(&c.StorageURL, "storage", "", "object store: file:///abs/dir or s3://bucket/prefix?endpoint=URL&region=R (default file://<data-dir>/objects)")
+	fs.BoolVar(&c.AcceptRestore, "accept-restore", false, "start even if a store's log is older than this pod last saw it (a deliberate restore from a backup); for one start, it resets the high-water marks in <data-dir>/state")
 	fs.StringVar(&c.KEKFile, "kek-file", "", "key-encryption key file: Fernet keys, one per line, the first wraps (default <data-dir>/kek)")
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8443", "address of the owner port")
 	fs.StringVar(&c.PeerListen, "peer-listen", "127.0.0.1:8444", "address of the peer port")
@@ -76,6 +90,8 @@ func (p *Pod) Bind(fs *pflag.FlagSet) {
 	fs.Var((*membersValue)(&c.Members), "member", "SID=MID: the member id to use for service SID when the PKI directory holds several (repeatable)")
 	fs.StringVar(&c.DNSServer, "dns-server", "", "DNS server (host:port) that resolves the network's names, to find other pods (default: the system resolver)")
 	fs.IntVar(&c.PeerPort, "network-peer-port", DefaultPeerPort, "the network's peer port, where other pods listen")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "most connections open at once on each port (default: a share of the open-file limit, at most 2048)")
+	fs.IntVar(&c.MaxConnsPerAddress, "max-conns-per-address", 0, "most connections from one client address (IPv6: one /64) on each port (default: a quarter of --max-conns, at most 64)")
 	p.LogLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&p.LogLevel), "log-level", "log level: debug, info, warn or error")
 }
@@ -101,7 +117,13 @@ func (p Pod) Args() []string {
 			}
 			return
 		}
-		if v := f.Value.String(); v != f.DefValue {
+		switch v := f.Value.String(); {
+		case v == f.DefValue:
+		case f.NoOptDefVal != "":
+			// A flag that may stand alone, such as a bool, takes its
+			// value only after "=".
+			args = append(args, "--"+f.Name+"="+v)
+		default:
 			args = append(args, "--"+f.Name, v)
 		}
 	})

@@ -25,9 +25,12 @@ func TestArgsRoundTrip(t *testing.T) {
 			4711: uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
 			7:    uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8"),
 		},
-		DNSServer: "10.96.0.10:53",
-		PeerPort:  8444,
-		LogLevel:  slog.LevelDebug,
+		AcceptRestore:      true,
+		MaxConns:           100,
+		MaxConnsPerAddress: 10,
+		DNSServer:          "10.96.0.10:53",
+		PeerPort:           8444,
+		LogLevel:           slog.LevelDebug,
 	}
 	defaults := Pod{Listen: "127.0.0.1:8443", PeerListen: "127.0.0.1:8444", PeerPort: DefaultPeerPort}
 	for name, p := range map[string]Pod{"every flag": full, "defaults": defaults} {

@@ -53,8 +53,14 @@ func Handler(next http.Handler) http.Handler {
 }
 
 // LogHandler wraps h so that every record logged with a context that
-// carries an id has the id as its request_id attribute.
-func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
+// carries an id has the id as its request_id attribute. A handler that is
+// already wrapped is returned as it is.
+func LogHandler(h slog.Handler) slog.Handler {
+	if l, ok := h.(logHandler); ok {
+		return l
+	}
+	return logHandler{h}
+}
 
 type logHandler struct{ slog.Handler }
 

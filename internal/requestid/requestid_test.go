@@ -12,7 +12,8 @@ import (
 
 func TestHandlerAndLog(t *testing.T) {
 	var logs bytes.Buffer
-	log := slog.New(LogHandler(slog.NewJSONHandler(&logs, nil))).With("port", "owner")
+	// Wrapping twice must not log the id twice.
+	log := slog.New(LogHandler(LogHandler(slog.NewJSONHandler(&logs, nil)).WithAttrs(nil))).With("port", "owner")
 	var seen string
 	h := Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = From(r.Context())

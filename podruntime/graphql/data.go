@@ -40,10 +40,14 @@ type Data interface {
 	// Delete removes every item of an array class that matches filter and
 	// returns how many it removed.
 	Delete(ctx context.Context, class string, filter Filter) (int, error)
-	// Watch reports the changes to an array class from now on until ctx is
-	// done, and then closes the channel. A slow reader may miss changes
-	// rather than hold up writers.
-	Watch(ctx context.Context, class string) (<-chan Change, error)
+	// Watch reports the changes to the items of an array class that
+	// match filter before or after the change, from now on until ctx is
+	// done, and then closes the channel. It evaluates filter exactly as
+	// Query does, on the item as stored: an append or update of an item
+	// Query would return has Change.Matched set; a delete of an item that
+	// matched just before it is reported with that item, WasMatched set.
+	// A slow reader may miss changes rather than hold up writers.
+	Watch(ctx context.Context, class string, filter Filter) (<-chan Change, error)
 }
 
 // Errors a Data implementation wraps to tell the client what went wrong.
@@ -163,8 +167,13 @@ type PageInfo struct {
 type Change struct {
 	Action ChangeAction
 	// Node is the item appended, the record as it is after an update, or
-	// the item deleted.
+	// the item as it was before a delete.
 	Node any
+	// WasMatched says the item matched the watch's filter before the
+	// change (never for an append), Matched that it matches after it
+	// (never for a delete). An update that moves an item into the filter
+	// has only Matched set, one that moves it out only WasMatched.
+	WasMatched, Matched bool
 }
 
 // ChangeAction is what happened to an item.

@@ -2,13 +2,13 @@
 // at runtime from the service's contract: no code is generated per
 // contract.
 //
-// SchemaFor turns a contract into a gqlparser schema (the names are those
-// of the reference implementation's GraphQL, DESIGN.md section 5, and are
-// listed on SchemaFor). NewHandler serves that schema with gqlgen's handler
-// over one generic graphql.ExecutableSchema, which walks each operation's
-// selections (aliases, fragments, variables, @skip and @include,
-// __typename, introspection) and answers them from Data, writing the JSON
-// response directly in the order of the query.
+// SchemaFor turns a contract into a gqlparser schema (the names come from
+// the reference implementation's GraphQL, and are listed on SchemaFor).
+// NewHandler serves that schema with gqlgen's handler over one generic
+// graphql.ExecutableSchema, which walks each operation's selections
+// (aliases, fragments, variables, @skip and @include, __typename,
+// introspection) and answers them from Data, writing the JSON response
+// directly in the order of the query.
 //
 // # Access control
 //
@@ -35,26 +35,66 @@
 //
 // # Limits
 //
-// Pages hold at most MaxFirst items. Queries may nest Options.MaxDepth
-// deep and cost Options.MaxComplexity (a connection costs its page size
-// times the cost of an item); the parser reads Options.MaxTokens and the
-// handler Options.MaxBodyBytes. Recursive queries (depth > 0,
-// remote_member_id) answer NOT_IMPLEMENTED until a later release serves
-// them. Malformed input gets a 4xx or a GraphQL error with a code, never a
-// 500; a panic is an INTERNAL error without details, logged with its stack.
+// Everything an anonymous client can send is bounded in memory, CPU and
+// time, and every refusal says which limit and how to ask for less:
+//
+//   - Request bodies: Options.MaxBodyBytes (413); the parser reads at most
+//     Options.MaxTokens.
+//   - Depth: Options.MaxDepth, not counting introspection, whose lists
+//     gqlparser's rule bounds (this package's copy of it remembers each
+//     fragment, so fragments that spread each other twice, level after
+//     level, cost a walk over the text, not over 2^levels fields).
+//   - Cost: Options.MaxComplexity. A field costs one, a connection its page
+//     size times the cost of an item, plus one, and each field counts as
+//     often as the query names it (aliases, spreads); introspection counts
+//     as much as its answer holds (a list costs the sum of its items), so
+//     that many aliases of __schema are refused like any other large
+//     query. The count remembers each fragment's cost, stops as soon as it
+//     passes the limit, and gives up when the request's context ends; the
+//     cost of an operation without variables is counted once per parsed
+//     query. Over the limit: COMPLEXITY_LIMIT_EXCEEDED, before anything
+//     runs.
+//   - Answers: Options.MaxResponseBytes (data and errors). The executor
+//     writes JSON as it goes and checks the size after every value; an
+//     answer that passes the limit stops there, and the client gets data
+//     null and one RESPONSE_TOO_LARGE error instead.
+//   - Pages: at most MaxFirst items.
+//   - Websockets: a message may be at most Options.MaxBodyBytes; one that
+//     is larger closes the socket with 1009 as soon as its frame header
+//     says so, before its payload is read (gqlgen's transport sets no read
+//     limit, so the handler sits below it, on the hijacked connection, and
+//     follows the frames). A socket with no subscription running for
+//     Options.WebsocketIdleTimeout is closed (1000); pings do not count.
+//     Options.WebsocketInitTimeout bounds the wait for connection_init.
+//
+// Options.OnLimit is told of each refusal (and each idle socket closed),
+// for metrics. Recursive queries (depth > 0, remote_member_id) answer
+// NOT_IMPLEMENTED until a later release serves them. Malformed input gets
+// a 4xx or a GraphQL error with a code, never a 500. A panic, or an error
+// of Data that is not the client's doing, is an INTERNAL error without
+// details; the log line that has them is written with the request's
+// context, and when the request has an id (internal/requestid) the error
+// names it in its message and in extensions.request_id.
 //
 // # Subscriptions
 //
 // C_updates and C_counter run over a websocket (graphql-transport-ws, or
-// the older graphql-ws) on Data.Watch. C_updates sends each append, update
-// and delete that matches its filter; C_counter sends the number of
-// matching items at once and whenever it changes. Options.WebsocketInit
-// authenticates a socket from its connection_init payload.
+// the older graphql-ws) on Data.Watch, which evaluates the subscription's
+// filter in storage with the same engine as queries: a subscription sees
+// exactly the items a query with its filter returns. C_updates sends each
+// append and update of an item that matches the filter after the change,
+// and each delete of an item that matched it before (with that item); an
+// update that moves an item out of the filter is not an event. C_counter
+// sends the number of matching items at once, and again whenever a change
+// moves an item into or out of the filter (appends, deletes and updates)
+// and the count changed. Options.WebsocketInit authenticates a socket from
+// its connection_init payload.
 //
 // # Storage
 //
 // Data is the small interface the executor needs from storage, in this
 // package's own types (Record, Filter, Query, Page, Change), so that the
-// store does not depend on GraphQL; Filter.Match defines the semantics of
-// filters.
+// store does not depend on GraphQL. The executor checks filters against
+// the schema; Data evaluates them (the pod's store, with one filter engine
+// for queries, updates, deletes and watches).
 package graphql

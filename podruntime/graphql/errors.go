@@ -10,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/byoda-go/byoda/internal/contract"
+	"github.com/byoda-go/byoda/internal/requestid"
 )
 
 // The codes in the extensions.code of the errors the executor reports,
@@ -31,8 +32,16 @@ const (
 	// CodeUnavailable: the pod's storage is unavailable for now.
 	CodeUnavailable = "UNAVAILABLE"
 	// CodeInternal: something went wrong inside the pod; its log has the
-	// details, the client gets none.
+	// details, the client gets none. When the request has an id
+	// (internal/requestid), extensions.request_id holds it, and the log
+	// lines about the failure carry it too.
 	CodeInternal = "INTERNAL"
+	// CodeResponseTooLarge: the answer would be larger than
+	// Options.MaxResponseBytes. Data is null; ask for less.
+	CodeResponseTooLarge = "RESPONSE_TOO_LARGE"
+	// CodeCancelled: the request's context ended (the client left, or the
+	// server is shutting down) before the request was answered.
+	CodeCancelled = "CANCELLED"
 )
 
 // newError returns an error at path with an extensions.code.
@@ -89,7 +98,23 @@ func (x *execution) dataError(what string, err error) *gqlerror.Error {
 		return x.errorf(CodeUnavailable, "%s: %v", what, err)
 	}
 	x.es.log.ErrorContext(x.ctx, "Data request failed", "request", what, "path", pathString(x.pathCopy()), "err", err)
-	return x.errorf(CodeInternal, "%s: internal error; the pod's log has the details", what)
+	return internalError(x.ctx, x.pathCopy(), what)
+}
+
+// internalError is the INTERNAL error of a failure whose details only the
+// pod's log has (logged with ctx, so under the request's id): what failed,
+// if given, and the request id to look for in the log.
+func internalError(ctx context.Context, path ast.Path, what string) *gqlerror.Error {
+	msg := "internal error; the pod's log has the details"
+	if what != "" {
+		msg = what + ": " + msg
+	}
+	e := newError(path, CodeInternal, "%s", msg)
+	if id := requestid.From(ctx); id != "" {
+		e.Message += " under request id " + id
+		e.Extensions["request_id"] = id
+	}
+	return e
 }
 
 func pathString(p ast.Path) string {

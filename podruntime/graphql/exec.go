@@ -2,12 +2,11 @@ package graphql
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	gql "github.com/99designs/gqlgen/graphql"
@@ -59,16 +58,23 @@ type executableSchema struct {
 	origin    string
 	log       *slog.Logger
 	onObserve func(context.Context, Observation)
+	onLimit   func(context.Context, Limit)
+	maxOut    int // Options.MaxResponseBytes
 	collected collectCache
+	// introTypes and introDirectives are the schema's types and
+	// directives in the order introspection lists them, for costing.
+	introTypes      []*ast.Definition
+	introDirectives []*ast.DirectiveDefinition
 }
 
 var _ gql.ExecutableSchema = (*executableSchema)(nil)
 
 // NewExecutableSchema returns the gqlgen executable schema of a contract
 // over data, for a server that assembles its own gqlgen handler; most use
-// NewHandler. Only MemberID, Logger and Observe of opts matter here.
+// NewHandler. Only MemberID, Logger, Observe, OnLimit and MaxResponseBytes
+// of opts matter here.
 func NewExecutableSchema(c *contract.Contract, data Data, opts Options) (gql.ExecutableSchema, error) {
-	return newExecutableSchema(c, data, opts)
+	return newExecutableSchema(c, data, opts.withDefaults())
 }
 
 func newExecutableSchema(c *contract.Contract, data Data, opts Options) (*executableSchema, error) {
@@ -83,11 +89,17 @@ func newExecutableSchema(c *contract.Contract, data Data, opts Options) (*execut
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	es := &executableSchema{c: c, schema: s, roots: m.roots, data: data, origin: opts.MemberID, log: opts.Logger,
+		onObserve: opts.Observe, onLimit: opts.OnLimit, maxOut: opts.MaxResponseBytes}
+	for _, t := range s.Types {
+		es.introTypes = append(es.introTypes, t)
 	}
-	return &executableSchema{c: c, schema: s, roots: m.roots, data: data, origin: opts.MemberID, log: log, onObserve: opts.Observe}, nil
+	slices.SortFunc(es.introTypes, func(a, b *ast.Definition) int { return strings.Compare(a.Name, b.Name) })
+	for _, d := range s.Directives {
+		es.introDirectives = append(es.introDirectives, d)
+	}
+	slices.SortFunc(es.introDirectives, func(a, b *ast.DirectiveDefinition) int { return strings.Compare(a.Name, b.Name) })
+	return es, nil
 }
 
 // observe reports a root field to Options.Observe.
@@ -110,31 +122,16 @@ func (es *executableSchema) Schema() *ast.Schema { return es.schema }
 
 // Complexity prices a connection at its page size times what each item
 // costs; every other field costs gqlgen's default, one plus its children.
+// The handler does not call it (see costWalk); it is there for gqlgen's
+// own complexity extensions.
 func (es *executableSchema) Complexity(_ context.Context, typeName, field string, child int, args map[string]any) (int, bool) {
 	if typeName != typeQuery {
 		return 0, false
 	}
-	r := es.roots[field]
-	if r == nil || r.kind != rootConnection {
+	if r := es.roots[field]; r == nil || r.kind != rootConnection {
 		return 0, false
 	}
-	first := int64(DefaultFirst)
-	switch n := args[argFirst].(type) {
-	case int64:
-		first = n
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			first = i
-		}
-	}
-	// A page above MaxFirst is refused when it runs, with a clearer error
-	// than the complexity limit's.
-	first = min(max(first, 1), MaxFirst)
-	c := 1 + first*int64(min(max(child, 1), math.MaxInt32))
-	if c > math.MaxInt32 {
-		c = math.MaxInt32
-	}
-	return int(c), true
+	return connectionCost(args[argFirst], child), true
 }
 
 // Exec runs the operation in ctx. Queries and mutations make one response;
@@ -155,8 +152,8 @@ func (es *executableSchema) Exec(ctx context.Context) gql.ResponseHandler {
 		if op.Operation.Operation == ast.Mutation {
 			typeName = typeMutation
 		}
-		x.rootObject(typeName, x.collect(op.Operation.SelectionSet, typeName))
-		return &gql.Response{Data: x.out}
+		x.run(func() { x.rootObject(typeName, x.collect(op.Operation.SelectionSet, typeName)) })
+		return x.response()
 	}
 }
 
@@ -174,10 +171,63 @@ type execution struct {
 	// firstCode is the code of the first error since the root field
 	// started, for Options.Observe.
 	firstCode string
+	// errs are the errors of the response so far, and errBytes about how
+	// many bytes of JSON they make.
+	errs     []*gqlerror.Error
+	errBytes int
 }
 
 func (es *executableSchema) newExecution(ctx context.Context, op *gql.OperationContext) *execution {
 	return &execution{es: es, ctx: ctx, op: op, caller: CallerFrom(ctx), out: getBuffer(), path: make([]pathElem, 0, 8)}
+}
+
+// responseTooLarge is what an execution panics with when its answer grows
+// past Options.MaxResponseBytes; run recovers it.
+type responseTooLarge struct{}
+
+// grown stops the execution when what it has written passes
+// Options.MaxResponseBytes. The executor calls it as the answer grows: after
+// each field of a record and each item of a list, so the answer never passes
+// the limit by more than one value.
+func (x *execution) grown() {
+	if len(x.out)+x.errBytes > x.es.maxOut {
+		panic(responseTooLarge{})
+	}
+}
+
+// run calls write, which writes the answer to x.out. When the answer grows
+// past the limit, what was written and the errors so far are replaced by
+// null and one RESPONSE_TOO_LARGE error.
+func (x *execution) run(write func()) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, ok := r.(responseTooLarge); !ok {
+			panic(r)
+		}
+		x.es.onLimit(x.ctx, LimitResponseSize)
+		x.out = append(x.out[:0], "null"...)
+		x.errs, x.errBytes = nil, 0
+		x.addError(newError(nil, CodeResponseTooLarge, "the response is larger than the limit of %d bytes: ask for less in one request (fewer fields or aliases, a smaller first) and page through the rest with after", x.es.maxOut))
+	}()
+	write()
+}
+
+// response is the answer written, with its errors.
+func (x *execution) response() *gql.Response {
+	x.flushErrors()
+	return &gql.Response{Data: x.out}
+}
+
+// flushErrors hands the errors so far to gqlgen, which sends them with the
+// response.
+func (x *execution) flushErrors() {
+	for _, err := range x.errs {
+		gql.AddError(x.ctx, err)
+	}
+	x.errs, x.errBytes = nil, 0
 }
 
 // pathElem is a field name, or a list index when name is empty.
@@ -209,7 +259,9 @@ func (x *execution) addError(errs ...*gqlerror.Error) {
 		if x.firstCode == "" {
 			x.firstCode, _ = err.Extensions["code"].(string)
 		}
-		gql.AddError(x.ctx, err)
+		x.errs = append(x.errs, err)
+		// The message, the path and the code, with JSON's punctuation.
+		x.errBytes += len(err.Message) + 16*len(err.Path) + 64
 	}
 }
 
@@ -238,6 +290,7 @@ func (x *execution) rootObject(typeName string, fields []collected) {
 		x.push(f.key)
 		x.rootField(typeName, f)
 		x.pop()
+		x.grown()
 	}
 	x.out = append(x.out, '}')
 }
@@ -252,12 +305,16 @@ func (x *execution) rootField(typeName string, f *collected) {
 	defer x.es.observe(x.ctx, x.op, f.name, start, &x.firstCode)
 	defer func() {
 		if r := recover(); r != nil {
+			if _, ok := r.(responseTooLarge); ok {
+				x.firstCode = CodeResponseTooLarge
+				panic(r) // for run: the whole response ends
+			}
 			x.path = x.path[:depth]
 			x.out = append(x.out[:mark], "null"...)
 			err := gql.Recover(x.ctx, r)
 			ge, ok := err.(*gqlerror.Error)
 			if !ok {
-				ge = newError(nil, CodeInternal, "internal error")
+				ge = internalError(x.ctx, nil, "")
 			}
 			ge.Path = x.pathCopy()
 			x.addError(ge)
@@ -476,6 +533,7 @@ func (x *execution) edges(r *root, edges []Edge, fields []collected, queried []s
 		}
 		x.out = append(x.out, '}')
 		x.pop()
+		x.grown()
 	}
 	x.out = append(x.out, ']')
 }
@@ -628,6 +686,7 @@ func (x *execution) record(cls, rc *contract.Class, rec Object, plan []recordFie
 				x.pop()
 			}
 		}
+		x.grown()
 	}
 	x.out = append(x.out, '}')
 }
@@ -652,6 +711,7 @@ func (x *execution) anyValue(cls *contract.Class, fd *contract.Field, v any, f *
 		}
 		if fd.Items.Class == nil {
 			x.out = appendScalar(x.out, scalarType(fd.Items.Type, fd.Items.Format), v)
+			x.grown()
 			return
 		}
 		rec, ok := v.(map[string]any)
@@ -662,6 +722,7 @@ func (x *execution) anyValue(cls *contract.Class, fd *contract.Field, v any, f *
 		x.pushIndex(i)
 		x.record(cls, fd.Items.Class, mapObject(rec), sub)
 		x.pop()
+		x.grown()
 	}
 	x.out = append(x.out, '[')
 	switch list := v.(type) {

@@ -37,6 +37,32 @@ const (
 	DefaultAPQCacheSize     = 1000
 	DefaultKeepAlive        = 10 * time.Second
 	DefaultWebsocketTimeout = 10 * time.Second
+	DefaultMaxResponseBytes = 4 << 20
+	DefaultWebsocketIdle    = 60 * time.Second
+)
+
+// Limit names a limit the handler refused a request (or closed a
+// websocket) for, for Options.OnLimit.
+type Limit string
+
+// The limits Options.OnLimit is told about.
+const (
+	// LimitDepth: the operation nests fields deeper than
+	// Options.MaxDepth.
+	LimitDepth Limit = "depth"
+	// LimitComplexity: the operation costs more than
+	// Options.MaxComplexity.
+	LimitComplexity Limit = "complexity"
+	// LimitResponseSize: the answer grew past Options.MaxResponseBytes.
+	LimitResponseSize Limit = "response_size"
+	// LimitBodySize: a request body was larger than Options.MaxBodyBytes.
+	LimitBodySize Limit = "body_size"
+	// LimitMessageSize: a websocket message was larger than
+	// Options.MaxBodyBytes.
+	LimitMessageSize Limit = "message_size"
+	// LimitIdle: a websocket had no subscription for
+	// Options.WebsocketIdleTimeout and was closed.
+	LimitIdle Limit = "websocket_idle"
 )
 
 // Options tune NewHandler. The zero value serves with the defaults above.
@@ -44,11 +70,17 @@ type Options struct {
 	// MaxDepth is how deeply a query may nest fields, not counting
 	// introspection, which gqlparser limits itself.
 	MaxDepth int
-	// MaxComplexity bounds the cost of an operation: one per field, and a
-	// connection costs its page size times the cost of an item.
+	// MaxComplexity bounds the cost of an operation: one per field, a
+	// connection its page size times the cost of an item, introspection
+	// as much as its answer holds (see the package doc, Limits).
 	MaxComplexity int
-	// MaxBodyBytes is the largest request body; larger ones get 413.
+	// MaxBodyBytes is the largest request body, larger ones get 413, and
+	// the largest websocket message, larger ones close the socket (1009).
 	MaxBodyBytes int64
+	// MaxResponseBytes bounds an answer: one that grows past it (data and
+	// errors) is not finished but answered with data null and a
+	// RESPONSE_TOO_LARGE error.
+	MaxResponseBytes int
 	// MaxTokens is the most tokens the parser reads in one query.
 	MaxTokens int
 	// QueryCacheSize and APQCacheSize are how many parsed queries, and
@@ -65,6 +97,10 @@ type Options struct {
 	// Observe, when set, is told about each root field of each request
 	// after it ran, for metrics.
 	Observe func(ctx context.Context, o Observation)
+	// OnLimit, when set, is told each time a request is refused, or a
+	// websocket closed, for one of the limits above, for metrics. It must
+	// return quickly.
+	OnLimit func(ctx context.Context, l Limit)
 	// Logger receives what the client does not see: storage errors and
 	// panics, with their details. A handler serves one service: pass a
 	// logger that names it. Nil discards.
@@ -80,6 +116,9 @@ type Options struct {
 	// WebsocketInitTimeout is how long a client has to send
 	// connection_init.
 	WebsocketInitTimeout time.Duration
+	// WebsocketIdleTimeout closes a websocket that has had no
+	// subscription running for this long (pings do not count).
+	WebsocketIdleTimeout time.Duration
 	// CheckOrigin decides whether a websocket may be opened from the
 	// request's Origin; nil allows only the same host.
 	CheckOrigin func(r *http.Request) bool
@@ -105,6 +144,13 @@ func (o Options) withDefaults() Options {
 	if o.WebsocketInitTimeout <= 0 {
 		o.WebsocketInitTimeout = DefaultWebsocketTimeout
 	}
+	if o.WebsocketIdleTimeout <= 0 {
+		o.WebsocketIdleTimeout = DefaultWebsocketIdle
+	}
+	def(&o.MaxResponseBytes, DefaultMaxResponseBytes)
+	if o.OnLimit == nil {
+		o.OnLimit = func(context.Context, Limit) {}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,7 +161,8 @@ func (o Options) withDefaults() Options {
 // contract c (see SchemaFor) over data, served by gqlgen with the POST, GET
 // and websocket (graphql-transport-ws, and the older graphql-ws)
 // transports, introspection, automatic persisted queries, a parsed-query
-// cache, and depth, complexity, token and body limits. A browser's GET
+// cache, and the limits of Options (depth, cost, tokens, body, answer and
+// websocket message sizes, idle websockets). A browser's GET
 // without a query gets GraphiQL. The caller of each request is the one
 // WithCaller put in its context; without one, it is anonymous.
 //
@@ -155,8 +202,12 @@ func NewHandler(c *contract.Contract, data Data, opts Options) (http.Handler, er
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](opts.QueryCacheSize))
 	srv.SetParserTokenLimit(opts.MaxTokens)
 	depth := depthRule(opts.MaxDepth)
+	introDepth := introspectionDepthRule()
+	overlap := overlapRule()
 	srv.SetValidationRulesFn(func() *rules.Rules {
 		r := rules.NewDefaultRules()
+		r.ReplaceRule(introDepth.Name, introDepth.RuleFunc)
+		r.ReplaceRule(overlap.Name, overlap.RuleFunc)
 		r.AddRule(depth.Name, depth.RuleFunc)
 		r.AddRule(scalarLiteralsRule.Name, scalarLiteralsRule.RuleFunc)
 		return r
@@ -165,23 +216,28 @@ func NewHandler(c *contract.Contract, data Data, opts Options) (http.Handler, er
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](opts.APQCacheSize)})
-	srv.Use(&complexityLimit{limit: opts.MaxComplexity})
+	srv.Use(&complexityLimit{limit: opts.MaxComplexity, es: es, onLimit: opts.OnLimit})
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		log.ErrorContext(ctx, "GraphQL request panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-		return newError(nil, CodeInternal, "internal error; the pod's log has the details")
+		return internalError(ctx, nil, "")
 	})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error {
 		var ge *gqlerror.Error
 		if errors.As(err, &ge) {
+			// A depth refusal is a validation error: every request
+			// that makes one passes it here.
+			if ge.Rule == depth.Name {
+				opts.OnLimit(ctx, LimitDepth)
+			}
 			return ge
 		}
 		// Errors the executor did not make carry no code and may carry
 		// details the client should not see.
 		log.ErrorContext(ctx, "GraphQL request failed", "err", err)
-		return newError(gql.GetPath(ctx), CodeInternal, "internal error; the pod's log has the details")
+		return internalError(ctx, gql.GetPath(ctx), "")
 	})
 
-	h := &httpHandler{srv: srv, maxBody: opts.MaxBodyBytes}
+	h := &httpHandler{srv: srv, maxBody: opts.MaxBodyBytes, idle: opts.WebsocketIdleTimeout, onLimit: opts.OnLimit}
 	if !opts.DisableGraphiQL {
 		h.title = fmt.Sprintf("byoda: %s (service %d)", c.Name, c.ServiceID)
 	}
@@ -193,6 +249,8 @@ func NewHandler(c *contract.Contract, data Data, opts Options) (http.Handler, er
 type httpHandler struct {
 	srv     *handler.Server
 	maxBody int64
+	idle    time.Duration
+	onLimit func(context.Context, Limit)
 	title   string // empty: no GraphiQL
 }
 
@@ -209,11 +267,16 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			playground.Handler(h.title, endpoint).ServeHTTP(w, r)
 			return
 		}
+		if r.Header.Get("Upgrade") != "" {
+			// gqlgen's websocket transport sets no limit on what it
+			// reads: the socket below it sets them.
+			w, r = h.websocket(w, r)
+		}
 	case http.MethodPost:
 		// gqlgen reads the whole body, and would answer a failed read with
 		// 200: read it here, within the limit.
 		if r.ContentLength > h.maxBody {
-			tooLarge(w, h.maxBody)
+			h.tooLarge(w, r)
 			return
 		}
 		body := getBody()
@@ -226,7 +289,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if int64(len(body.b)) > h.maxBody {
-			tooLarge(w, h.maxBody)
+			h.tooLarge(w, r)
 			return
 		}
 		body.r.Reset(body.b)
@@ -242,9 +305,10 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.srv.ServeHTTP(w, r)
 }
 
-func tooLarge(w http.ResponseWriter, limit int64) {
+func (h *httpHandler) tooLarge(w http.ResponseWriter, r *http.Request) {
+	h.onLimit(r.Context(), LimitBodySize)
 	w.Header().Set("Content-Type", "application/json")
-	transport.SendErrorf(w, http.StatusRequestEntityTooLarge, "request body too large; want at most %d bytes", limit)
+	transport.SendErrorf(w, http.StatusRequestEntityTooLarge, "request body too large; want at most %d bytes", h.maxBody)
 }
 
 // acceptsHTML reports whether the request is a browser's, asking for a

@@ -78,7 +78,7 @@ func withTestCaller(h http.Handler) http.Handler {
 func newTestServer(t testing.TB, path string, opts Options) *testServer {
 	t.Helper()
 	c := loadContract(t, path)
-	data := newMemData()
+	data := newMemData(t, c)
 	h, err := NewHandler(c, data, opts)
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)

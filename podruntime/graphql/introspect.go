@@ -46,6 +46,7 @@ func (x *execution) object(typeName string, f *collected, field func(c *collecte
 			field(c)
 		}
 		x.pop()
+		x.grown()
 	}
 	x.out = append(x.out, '}')
 }
@@ -60,6 +61,7 @@ func (x *execution) list(n int, item func(i int)) {
 		x.pushIndex(i)
 		item(i)
 		x.pop()
+		x.grown()
 	}
 	x.out = append(x.out, ']')
 }

@@ -174,21 +174,10 @@ func (x *execution) delete(r *root, args map[string]any) []*gqlerror.Error {
 	return nil
 }
 
-// The operators of the filter inputs, in the order conditions are built,
-// and the Op each stands for.
-var filterOps = []struct {
-	name string
-	op   Op
-}{
-	{"eq", OpEq}, {"at", OpEq},
-	{"ne", OpNe}, {"nat", OpNe},
-	{"gt", OpGt}, {"after", OpGt},
-	{"lt", OpLt}, {"before", OpLt},
-	{"egt", OpGe}, {"atafter", OpGe},
-	{"elt", OpLe}, {"atbefore", OpLe},
-	{"vin", OpIn}, {"nin", OpNotIn},
-	{"regex", OpRegex}, {"glob", OpGlob},
-}
+// filterOps are the operators of the filter inputs, in the order
+// conditions are built.
+var filterOps = []Op{OpEq, OpAt, OpNe, OpNat, OpGt, OpAfter, OpLt, OpBefore, OpGe, OpAtAfter, OpLe, OpAtBefore,
+	OpIn, OpNotIn, OpRegex, OpGlob}
 
 // filter converts a filter argument (already coerced) into a Filter.
 // Filtering on a field is reading it: a field the caller may not read
@@ -232,18 +221,20 @@ func (x *execution) filter(r *root, arg any) (Filter, []*gqlerror.Error) {
 	return filter, errs
 }
 
-// conditions converts the operators given for one field.
+// conditions converts the operators given for one field. Patterns are
+// checked here for their length, and regular expressions for their syntax,
+// so that the error names the argument; Data matches them.
 func (x *execution) conditions(where, field string, t contract.Type, format contract.Format, ops map[string]any) (Filter, *gqlerror.Error) {
 	isTime := scalarType(t, format) == scalarDateTime
 	var out Filter
-	for _, fo := range filterOps {
-		v, ok := ops[fo.name]
+	for _, op := range filterOps {
+		v, ok := ops[string(op)]
 		if !ok || v == nil {
 			continue
 		}
-		c := Condition{Field: field, Op: fo.op, Value: v}
+		c := Condition{Field: field, Op: op, Value: v}
 		switch {
-		case fo.op == OpIn || fo.op == OpNotIn:
+		case op == OpIn || op == OpNotIn:
 			list, _ := v.([]any)
 			strs := make([]string, 0, len(list))
 			for _, s := range list {
@@ -252,25 +243,21 @@ func (x *execution) conditions(where, field string, t contract.Type, format cont
 				}
 			}
 			c.Value = strs
-		case fo.op == OpRegex:
+		case op == OpRegex || op == OpGlob:
 			s, _ := v.(string)
 			if len(s) > maxPattern {
-				return nil, x.argError(where+"."+fo.name, fmt.Sprintf("the pattern is %d bytes long; want at most %d", len(s), maxPattern))
+				return nil, x.argError(where+"."+string(op), fmt.Sprintf("the pattern is %d bytes long; want at most %d", len(s), maxPattern))
 			}
-			re, err := regexp.Compile(s)
-			if err != nil {
-				return nil, x.argError(where+"."+fo.name, fmt.Sprintf("want a regular expression (RE2 syntax): %v", err))
-			}
-			c.re = re
-		case fo.op == OpGlob:
-			if s, _ := v.(string); len(s) > maxPattern {
-				return nil, x.argError(where+"."+fo.name, fmt.Sprintf("the pattern is %d bytes long; want at most %d", len(s), maxPattern))
+			if op == OpRegex {
+				if _, err := regexp.Compile(s); err != nil {
+					return nil, x.argError(where+"."+string(op), fmt.Sprintf("want a regular expression (RE2 syntax): %v", err))
+				}
 			}
 		case isTime:
 			s, _ := v.(string)
 			ts, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
-				return nil, x.argError(where+"."+fo.name, "want a date-time (RFC 3339)")
+				return nil, x.argError(where+"."+string(op), "want a date-time (RFC 3339)")
 			}
 			c.Value = ts
 		}

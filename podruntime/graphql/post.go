@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 )
 
@@ -16,11 +17,12 @@ import (
 // common case. The executor already writes the response's data as compact
 // JSON; gqlgen's transport runs it through json.Marshal again, which
 // re-scans every byte of a RawMessage and cost a quarter of a 20-record list
-// request. So a request whose operation is valid gets its response written
-// directly; everything else (bodies that do not decode, operations that do
-// not validate, clients that accept only application/graphql-response+json)
-// is handed to transport.POST as it came, so its status codes and error
-// bodies stay gqlgen's.
+// request. So a request whose body decodes gets its response written
+// directly, with gqlgen's status codes and error bodies (an operation that
+// does not validate, or costs too much, is not checked twice); everything
+// else (bodies that do not decode, clients that accept only
+// application/graphql-response+json) is handed to transport.POST as it
+// came.
 type postTransport struct {
 	gqlgen transport.POST
 }
@@ -56,7 +58,18 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	ctx := r.Context()
 	rc, opErr := exec.CreateOperationContext(ctx, &params)
 	if opErr != nil {
-		t.fallback(w, r, body, exec)
+		// Answered as gqlgen's transport answers it, without parsing,
+		// validating and costing the operation a second time.
+		status := http.StatusOK
+		if errcode.GetErrorKind(opErr) == errcode.KindProtocol {
+			status = http.StatusUnprocessableEntity
+		}
+		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr)
+		out := appendResponse(getBuffer(), resp)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(out)
+		putBuffer(out)
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)

@@ -483,7 +483,7 @@ func TestGETAndGraphiQL(t *testing.T) {
 		t.Errorf("GET: %s", r.Raw)
 	}
 	r = ts.send(t, owner, http.MethodGet, "/?query="+url.QueryEscape(`mutation { append_tags(value: "x") }`), "", nil)
-	if r.Status != http.StatusNotAcceptable || ts.data.snapshot() != newMemData().snapshot() {
+	if r.Status != http.StatusNotAcceptable || ts.data.snapshot() != newMemData(t, ts.c).snapshot() {
 		t.Errorf("mutation over GET: status %d %s", r.Status, r.Raw)
 	}
 

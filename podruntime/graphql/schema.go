@@ -76,8 +76,9 @@ type model struct {
 }
 
 // SchemaFor builds the GraphQL schema of a contract. It is a pure function
-// of the contract: the same contract gives the same schema. For each
-// top-level class C (DESIGN.md, section 5):
+// of the contract: the same contract gives the same schema. The names are
+// those of the reference implementation's GraphQL. For each top-level class
+// C:
 //
 //   - an object: type C with the class's fields; query C: C; mutation
 //     mutate_C(<fields>): Int, which merges the arguments given into the
@@ -361,7 +362,7 @@ type PageInfo {
   has_next_page: Boolean!
 }
 
-"Conditions on a string field, AND-ed. regex is RE2 syntax and matches anywhere in the value; glob matches the whole value, with * for any run of characters and ? for one."
+"Conditions on a string field, AND-ed. regex is RE2 syntax and matches anywhere in the value; glob matches the whole value: * is any run of characters, ? one character, [abc] one of a set and [!abc] one not in it, and \\ takes the next character as it is."
 input StringFilter {
   eq: String
   ne: String

@@ -69,8 +69,8 @@ func firstDiff(want, got string) string {
 	return ""
 }
 
-// TestSchemaNames checks the generated names of DESIGN.md section 5 on the
-// demo contract.
+// TestSchemaNames checks the generated names (those of the reference
+// implementation's GraphQL) on the demo contract.
 func TestSchemaNames(t *testing.T) {
 	s, err := SchemaFor(loadContract(t, demoPath))
 	if err != nil {

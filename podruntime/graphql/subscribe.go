@@ -18,12 +18,14 @@ func (es *executableSchema) subscribe(ctx context.Context, op *gql.OperationCont
 	fields := x.collect(op.Operation.SelectionSet, typeSubscription)
 	if len(fields) != 1 {
 		x.addError(newError(nil, CodeBadUserInput, "a subscription selects exactly one field; this one selects %d", len(fields)))
+		x.flushErrors()
 		return gql.OneShot(&gql.Response{})
 	}
 	f := fields[0]
 	defer es.observe(ctx, op, f.name, time.Now(), &x.firstCode)
 	fail := func(errs ...*gqlerror.Error) gql.ResponseHandler {
 		x.addError(errs...)
+		x.flushErrors()
 		return gql.OneShot(&gql.Response{})
 	}
 	x.push(f.key)
@@ -46,9 +48,12 @@ func (es *executableSchema) subscribe(ctx context.Context, op *gql.OperationCont
 	if op.Headers.Get("Upgrade") == "" {
 		return fail(x.errorf(CodeBadUserInput, "subscriptions run over a websocket (protocol graphql-transport-ws); this request came over plain HTTP"))
 	}
-	changes, werr := es.data.Watch(ctx, cls.Name)
+	changes, werr := es.data.Watch(ctx, cls.Name, filter)
 	if werr != nil {
 		return fail(x.dataError("watch "+cls.Name, werr))
+	}
+	if ws := wsFrom(ctx); ws != nil {
+		ws.subscribed(ctx)
 	}
 	s := &subscription{es: es, op: op, r: r, f: &f, filter: filter, changes: changes, count: -1}
 	if r.kind == rootCounter {
@@ -83,24 +88,28 @@ func (s *subscription) next(ctx context.Context) (Change, bool) {
 // key, and calls write to write the field's value.
 func (s *subscription) response(ctx context.Context, write func(x *execution)) *gql.Response {
 	x := s.es.newExecution(ctx, s.op)
-	x.out = append(x.out, '{')
-	x.key(0, s.f.key)
-	x.push(s.f.key)
-	write(x)
-	x.pop()
-	x.out = append(x.out, '}')
-	return &gql.Response{Data: x.out}
+	x.run(func() {
+		x.out = append(x.out, '{')
+		x.key(0, s.f.key)
+		x.push(s.f.key)
+		write(x)
+		x.pop()
+		x.out = append(x.out, '}')
+	})
+	return x.response()
 }
 
 // nextUpdate sends the next change that matches the filter as a
-// C_update_event.
+// C_update_event: an append or update of an item that matches it after the
+// change, a delete of one that matched it before. (An update that moves an
+// item out of the filter is no event of C_updates; C_counter counts it.)
 func (s *subscription) nextUpdate(ctx context.Context) *gql.Response {
 	for {
 		ch, ok := s.next(ctx)
 		if !ok {
 			return nil
 		}
-		if !s.filter.Match(ch.Node) {
+		if !ch.Matched && (ch.Action != ChangeDelete || !ch.WasMatched) {
 			continue
 		}
 		return s.response(ctx, func(x *execution) {
@@ -118,10 +127,11 @@ func (s *subscription) nextCount(ctx context.Context) *gql.Response {
 			if !ok {
 				return nil
 			}
-			// An append or delete of an item the filter does not match
-			// cannot change the count; an update can move an item in or
-			// out of it.
-			if ch.Action != ChangeUpdate && !s.filter.Match(ch.Node) {
+			// Only a change that moves an item into or out of the
+			// filter changes the count; the count is taken again rather
+			// than added to, so that a change missed while the reader was
+			// behind does not stay missed.
+			if ch.WasMatched == ch.Matched {
 				continue
 			}
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +219,63 @@ func TestSubscriptionOverHTTP(t *testing.T) {
 	r := ts.post(t, owner, `subscription { addresses_counter }`, nil)
 	if len(r.Errors) != 1 || r.Errors[0].code() != CodeBadUserInput || !strings.Contains(r.Errors[0].Message, "websocket") {
 		t.Fatalf("subscription over POST: %s", r.Raw)
+	}
+}
+
+// TestSubscriptionFilterIsTheQueryFilter: a subscription filters with the
+// store's engine, as a query does, glob classes included, and its counter
+// follows updates that move items out of the filter and deletes of items
+// in it.
+func TestSubscriptionFilterIsTheQueryFilter(t *testing.T) {
+	ts := newTestServer(t, demoPath, Options{})
+	c, _ := dialWS(t, ts, &owner, nil)
+	const filter = `{city: {glob: "[AB]*"}}`
+	c.subscribe("upd", `subscription { addresses_updates(filter: `+filter+`) { action node { city } } }`)
+	c.subscribe("cnt", `subscription { addresses_counter(filter: `+filter+`) }`)
+	waitWatching(t, ts.data, "addresses", 2)
+	count := func() string {
+		r := mustOK(t, ts.post(t, owner, `{ addresses_connection(filter: `+filter+`) { total_count } }`, nil))
+		return fmt.Sprint(dig(r.Data, "addresses_connection", "total_count"))
+	}
+	var events []string
+	lastCount := ""
+	// expect reads until the counter says want and the events number n.
+	expect := func(want string, n int) {
+		t.Helper()
+		for lastCount != want || len(events) < n {
+			m := c.read()
+			if m == nil || m.Type != "next" {
+				t.Fatalf("message %+v; events %q, count %s, want %s", m, events, lastCount, want)
+			}
+			var p struct {
+				Data map[string]any `json:"data"`
+			}
+			_ = json.Unmarshal(m.Payload, &p)
+			if m.ID == "cnt" {
+				lastCount = fmt.Sprint(p.Data["addresses_counter"])
+				continue
+			}
+			ev := p.Data["addresses_updates"]
+			events = append(events, fmt.Sprint(dig(ev, "action"), " ", dig(ev, "node", "city")))
+		}
+	}
+	expect("0", 0)
+	for i, city := range []string{"Amsterdam", "Utrecht", "Berlin", "Antwerp"} {
+		appendAddress(t, ts, uuidN(i+1), "2025-03-01T12:00:00Z", "home", city, "NL")
+	}
+	expect(count(), 3)
+	if lastCount != "3" {
+		t.Errorf("count %s; want 3", lastCount)
+	}
+	mustOK(t, ts.post(t, owner, `mutation { update_addresses(filter: {city: {eq: "Berlin"}}, city: "Cologne") }`, nil))
+	expect("2", 3)
+	mustOK(t, ts.post(t, owner, `mutation { delete_from_addresses(filter: {city: {eq: "Amsterdam"}}) }`, nil))
+	expect("1", 4)
+	if count() != "1" {
+		t.Errorf("total_count %s; want 1", count())
+	}
+	want := []string{"append Amsterdam", "append Berlin", "append Antwerp", "delete Amsterdam"}
+	if !slices.Equal(events, want) {
+		t.Errorf("events %q; want %q", events, want)
 	}
 }

@@ -186,6 +186,9 @@ func (s *Store) commit(batch []*request) {
 	for _, r := range batch {
 		close(r.done)
 	}
+	if s.mark != nil {
+		s.mark.notify() // never waits for the local disk
+	}
 	s.maybeCompact()
 }
 
@@ -260,6 +263,10 @@ func (s *Store) resolveInDoubt(ctx context.Context) error {
 func (s *Store) apply(seq uint64, ops []op, size int64, notify bool) {
 	now := s.now().UnixNano()
 	s.mu.Lock()
+	var watched *watchBatch
+	if notify && s.nWatch.Load() > 0 {
+		watched = s.watchBefore(ops)
+	}
 	next := s.nextExpiry.Load()
 	for i := range ops {
 		o := &ops[i]
@@ -281,8 +288,8 @@ func (s *Store) apply(seq uint64, ops []op, size int64, notify bool) {
 	s.seq = seq
 	s.walBytes += size
 	s.mu.Unlock()
-	if notify && s.nWatch.Load() > 0 {
-		s.notify(ops)
+	if watched != nil {
+		s.notify(ops, watched)
 	}
 }
 

@@ -43,7 +43,7 @@ func (s *Store) maybeCompact() {
 		defer cancel()
 		if err := s.Compact(ctx); err != nil {
 			s.compactFailedAt.Store(time.Now().UnixNano())
-			s.log.Error(err, "Compaction failed; the log keeps growing until a later one succeeds", "prefix", s.layout.prefix)
+			s.log.Error("Compaction failed; the log keeps growing until a later one succeeds", "prefix", s.layout.prefix, "err", err)
 		}
 	})
 }

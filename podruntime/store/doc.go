@@ -36,7 +36,8 @@
 // prefix at once agree on one key; a wrapped key that does not unwrap is an
 // error (ErrWrongKey), never a reason to make a new one. Object names are
 // sequence numbers (see below): class and field names, ids and values exist
-// only inside the tokens. The store writes nothing to local disk.
+// only inside the tokens. The store writes no data to local disk: at most
+// a high-water mark (see below), a sequence number.
 //
 // Each token's plaintext starts with a header naming the object's kind and
 // sequence number, which is checked against the name it was read from, so
@@ -82,6 +83,39 @@
 // and keeps answering reads. Claims are never deleted, so a writer that has
 // been idle since another opened still collides with that claim even after
 // compactions removed the segments around it.
+//
+// # Lost objects: data key, rolled-back log
+//
+// Open refuses, and writes nothing, when the object store has lost what
+// the store wrote:
+//
+//   - The data key is missing but the prefix holds a log (segments,
+//     snapshots): ErrDataKeyMissing, naming the key object to restore from
+//     a backup. A new key could never read the log, so none is made. (A
+//     store that finds the key missing lists the prefix and, if it holds
+//     objects, reads the key again: another store opening the empty prefix
+//     at once may have created it and claimed the log meanwhile.)
+//   - With Options.MarkFile, the log ends before the high-water mark: the
+//     newest segment the store last knew durable, kept in that local file.
+//     Deleted newest segments, or an object store restored from an older
+//     backup, look like a shorter log from the object store alone; the
+//     mark tells them apart. Open fails with a *RollbackError
+//     (ErrRolledBack) naming the segment found, the mark, the mark file and
+//     the missing segments. Options.AcceptRollback opens the older log on
+//     purpose (with a warning) and resets the mark; it is meant for one
+//     start. A store under the object store that is newer than the mark is
+//     normal (the mark file was lost or is behind) and opens.
+//
+// The mark only ever names a segment whose Create succeeded (or that was
+// read back from the object store), so it cannot refuse a normal restart,
+// crashes included. It is written atomically (temporary file, fsync,
+// rename, fsync of the directory) when Open and Close return, and in the
+// background as commits go by, at most every 100 ms: no commit waits for
+// the local disk, and after a crash the mark may lag the log by the last
+// ~100 ms of commits, a rollback of which goes unnoticed. The mark is only
+// as durable as its file: a pod whose state directory is lost (an emptyDir
+// in Kubernetes when the Pod is replaced) starts a new mark from what the
+// object store holds, and a rollback before that is not seen.
 //
 // # Object store unavailable
 //

@@ -489,6 +489,7 @@ func TestWrongKeys(t *testing.T) {
 	broken := &faulty{Store: empty}
 	broken.arm(0)
 	opts.Objects = broken
+	opts.MarkFile = "" // the mark of the store above would rightly refuse an empty one
 	if _, err := Open(ctx, opts); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Open on a failing object store: %v", err)
 	}

@@ -32,3 +32,19 @@ var (
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("store closed")
 )
+
+// Errors Open returns when the object store no longer holds what the store
+// wrote to it. Neither is ever repaired by writing: the operator restores
+// from a backup, or accepts the older data on purpose.
+var (
+	// ErrDataKeyMissing means the store has a log (segments or snapshots)
+	// but its wrapped data key object is gone. The store never makes a new
+	// data key for existing data; the message names the object to restore.
+	ErrDataKeyMissing = errors.New("data key missing")
+
+	// ErrRolledBack means the log in the object store ends before the
+	// store's high-water mark (Options.MarkFile): segments that were
+	// durable have been deleted, or the object store was restored from an
+	// older backup. Errors of this kind are *RollbackError.
+	ErrRolledBack = errors.New("store log rolled back")
+)

@@ -103,6 +103,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// testOptions returns the options of a store on objects, with a
+// high-water mark in a fresh directory: every test that reopens a store
+// also checks that a normal restart is not taken for a rollback.
 func testOptions(t testing.TB, objects objstore.Store, c *contract.Contract) Options {
 	return Options{
 		Objects:  objects,
@@ -110,6 +113,7 @@ func testOptions(t testing.TB, objects objstore.Store, c *contract.Contract) Opt
 		MemberID: testMember,
 		Contract: c,
 		KEK:      testKEK(t),
+		MarkFile: filepath.Join(t.TempDir(), "state", "test.hwm"),
 	}
 }
 

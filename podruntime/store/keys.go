@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -117,17 +118,24 @@ func header(kind byte, seq uint64) *encoder {
 // loadKey reads the store's data key, or creates it if the store is new.
 // The key object is written with Create, so of two stores opened on an
 // empty prefix at once, both end up with the one key that won. A key that
-// exists but does not unwrap is an error; it is never replaced.
+// exists but does not unwrap is an error; it is never replaced. Nor is a
+// missing key, when the store has a log: a new key could not read it.
 func (s *Store) loadKey(ctx context.Context) (*fernet.Key, error) {
 	name := s.layout.key()
 	data, err := s.objects.Get(ctx, name)
 	if errors.Is(err, fs.ErrNotExist) {
-		var k *fernet.Key
-		if k, err = s.createKey(ctx, name); k != nil || !errors.Is(err, objstore.ErrExist) {
-			return k, err
+		var isNew bool
+		if data, isNew, err = s.checkNew(ctx); err != nil {
+			return nil, err
 		}
-		// Another store created the key first: use that one.
-		data, err = s.objects.Get(ctx, name)
+		if isNew {
+			var k *fernet.Key
+			if k, err = s.createKey(ctx, name); k != nil || !errors.Is(err, objstore.ErrExist) {
+				return k, err
+			}
+			// Another store created the key first: use that one.
+			data, err = s.objects.Get(ctx, name)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read data key: %w", ErrUnavailable, err)
@@ -152,6 +160,34 @@ func (s *Store) loadKey(ctx context.Context) (*fernet.Key, error) {
 	var k fernet.Key
 	copy(k[:], key)
 	return &k, nil
+}
+
+// checkNew is called when the data key is missing. It reports whether the
+// store is new: nothing under its prefix, and no high-water mark that says
+// otherwise. If the prefix holds objects, the key is read again, as
+// another store may have created it meanwhile (a store writes its key
+// before anything else) and then returned; if it is still missing the
+// store has lost it, and ErrDataKeyMissing names it. Nothing is written.
+func (s *Store) checkNew(ctx context.Context) (data []byte, isNew bool, err error) {
+	name := s.layout.key()
+	keys, err := s.objects.List(ctx, s.layout.prefix)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: list the store's objects: %w", ErrUnavailable, err)
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k == name })
+	if len(keys) == 0 {
+		return nil, true, s.checkMark(0)
+	}
+	data, err = s.objects.Get(ctx, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, false, fmt.Errorf("%w: %s is missing, but the store holds %d other objects (such as %s): "+
+			"restore %s from a backup; byoda never makes a new data key for existing data",
+			ErrDataKeyMissing, name, len(keys), keys[len(keys)-1], name)
+	case err != nil:
+		return nil, false, fmt.Errorf("%w: read data key: %w", ErrUnavailable, err)
+	}
+	return data, false, nil
 }
 
 // createKey makes a data key and stores it wrapped, unless the store has

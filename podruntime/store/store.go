@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
 	"github.com/byoda-go/byoda/internal/contract"
@@ -45,9 +45,26 @@ type Options struct {
 	// classes expire by it.
 	Clock func() time.Time
 
-	// Log receives background problems (a failed compaction). Discarded if
-	// unset.
-	Log logr.Logger
+	// Log receives background problems (a failed compaction, a fenced
+	// store) and an accepted rollback. Discarded if nil.
+	Log *slog.Logger
+
+	// MarkFile is a file on local disk where the store keeps its
+	// high-water mark: the newest log segment it knows to be durable. Open
+	// refuses a log that ends before the mark (a *RollbackError matching
+	// ErrRolledBack): its newest segments were deleted, or the object
+	// store was restored from an older backup. The file is written
+	// atomically, in the background as commits go by (never on a
+	// commit's path) and when the store opens and closes; its directory is
+	// created. Empty turns the check off. Only one store may use a file.
+	MarkFile string
+
+	// AcceptRollback opens a store whose log ends before its high-water
+	// mark (a deliberate restore from a backup) instead of refusing it,
+	// with a warning in the log, and resets the mark to the log found. It
+	// also replaces an unreadable mark file. Meant for one start: left on,
+	// it turns the rollback check off.
+	AcceptRollback bool
 
 	// DefaultCacheTTL is how long records of a cache_only class live when
 	// the contract gives no duration. Default 24h.
@@ -100,8 +117,10 @@ type Store struct {
 	layout   layout
 	contract *contract.Contract
 	now      func() time.Time
-	log      logr.Logger
+	log      *slog.Logger
 	sealer   sealer
+	mark     *marker // nil without Options.MarkFile
+	markSeq  uint64  // the mark read at Open
 	writerID [16]byte
 
 	// mu guards the data: tables and log position. Queries hold it for
@@ -132,7 +151,7 @@ type Store struct {
 	bg              sync.WaitGroup
 
 	watchMu  sync.Mutex
-	watchers map[int]func(Change)
+	watchers map[int]*watcher
 	watchSeq int
 	nWatch   atomic.Int32
 }
@@ -149,6 +168,11 @@ type orphan struct {
 // reads (or creates) the data key, restores the data from the latest
 // snapshot and the log after it, and claims the store for writing, which
 // fences any other writer on the same prefix.
+//
+// Open changes nothing in the object store when it refuses a store that
+// has lost objects: a log without its data key (ErrDataKeyMissing), or,
+// with Options.MarkFile, a log that ends before the high-water mark
+// (ErrRolledBack).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.normalize(); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -162,9 +186,27 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log:      opts.Log,
 		wake:     make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
-		watchers: map[int]func(Change){},
+		watchers: map[int]*watcher{},
 	}
 	rand.Read(s.writerID[:])
+	// The mark is read before anything is read from the object store: it
+	// only names segments that were durable when it was written, so every
+	// listing after this sees them, also when another store on the prefix
+	// is writing the mark meanwhile.
+	if opts.MarkFile != "" {
+		s.mark = newMarker(opts.MarkFile, s.layout.prefix, s.log, s.position)
+		if err := s.mark.prepare(); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", s.layout.prefix, err)
+		}
+		seq, err := readMark(opts.MarkFile, s.layout.prefix, s.log)
+		if err != nil && !opts.AcceptRollback {
+			return nil, fmt.Errorf("open store %s: %w", s.layout.prefix, err)
+		}
+		if err != nil {
+			s.log.Warn("Replacing an unreadable high-water mark, as a rollback was accepted", "prefix", s.layout.prefix, "err", err)
+		}
+		s.markSeq = seq
+	}
 	key, err := s.loadKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", s.layout.prefix, err)
@@ -173,6 +215,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 
 	for attempt := 1; ; attempt++ {
 		err = s.load(ctx)
+		if err == nil {
+			err = s.checkMark(s.seq)
+		}
 		if err == nil {
 			err = s.claim(ctx)
 		}
@@ -183,8 +228,39 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open store %s: %w", s.layout.prefix, err)
 		}
 	}
+	if s.mark != nil {
+		// Written before Open returns, so that the next Open compares
+		// with this one's position even if this process dies at once.
+		if err := s.mark.set(s.seq); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", s.layout.prefix, err)
+		}
+		go s.mark.run()
+	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// checkMark refuses a log that ends at found, before the high-water mark
+// read at Open, unless a rollback is accepted.
+func (s *Store) checkMark(found uint64) error {
+	if found >= s.markSeq {
+		return nil
+	}
+	err := &RollbackError{Prefix: s.layout.prefix, MarkFile: s.opts.MarkFile, Mark: s.markSeq, Found: found}
+	if !s.opts.AcceptRollback {
+		return err
+	}
+	s.log.Warn("Accepted a log older than the high-water mark, as asked; the mark is reset to it",
+		"prefix", s.layout.prefix, "mark", s.markSeq, "found", found, "file", s.opts.MarkFile)
+	s.markSeq = 0 // warn once, also if Open loads again
+	return nil
+}
+
+// position returns the last segment applied, which is durable.
+func (s *Store) position() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.seq
 }
 
 func (o *Options) normalize() error {
@@ -211,8 +287,8 @@ func (o *Options) normalize() error {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	if o.Log.GetSink() == nil {
-		o.Log = logr.Discard()
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.DefaultCacheTTL <= 0 {
 		o.DefaultCacheTTL = defaultCacheTTL
@@ -244,8 +320,9 @@ func (s *Store) reset() {
 	s.nextExpiry.Store(math.MaxInt64)
 }
 
-// Close waits for the writes in flight, then stops the store. Later calls
-// fail with ErrClosed. Close does not compact; data is durable anyway.
+// Close waits for the writes in flight, then stops the store and writes
+// its final high-water mark (Options.MarkFile). Later calls fail with
+// ErrClosed. Close does not compact; data is durable anyway.
 func (s *Store) Close() error {
 	s.qmu.Lock()
 	already := s.closing
@@ -260,6 +337,11 @@ func (s *Store) Close() error {
 	}
 	<-s.loopDone
 	s.bg.Wait()
+	if s.mark != nil {
+		if err := s.mark.close(); err != nil {
+			return fmt.Errorf("close store %s: %w", s.layout.prefix, err)
+		}
+	}
 	return nil
 }
 
@@ -510,7 +592,7 @@ func (s *Store) writable() error {
 // fence stops all writes for good and returns err.
 func (s *Store) fence(err error) error {
 	if s.fenced.CompareAndSwap(nil, &err) {
-		s.log.Error(err, "Store fenced: refusing all further writes", "prefix", s.layout.prefix)
+		s.log.Error("Store fenced: refusing all further writes", "prefix", s.layout.prefix, "err", err)
 	}
 	return *s.fenced.Load()
 }
