@@ -84,7 +84,7 @@ verify: generate manifests lint ## Check generated code, manifests, go mod tidy,
 ##@ Test
 
 .PHONY: test
-test: tools pdns ## Run every test tier (unit, integration with real components, end to end)
+test: tools pdns postgres ## Run every test tier (unit, integration with real components, end to end)
 	$(GO_TEST) $(PKGS)
 
 .PHONY: test-unit
@@ -92,11 +92,16 @@ test-unit: ## Run only the tests that need no external component (go test -short
 	$(GO_TEST) -short $(PKGS)
 
 .PHONY: test-race
-test-race: tools pdns ## Run every test with the race detector
+test-race: tools pdns postgres ## Run every test with the race detector
 	$(GO_TEST) -race $(PKGS)
 
+.PHONY: e2e-cluster
+e2e-cluster: node images ## Start a one-node Kubernetes cluster (needs root) and run its smoke test
+	@$(MAKE) --no-print-directory tools TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
+	BYODA_CLUSTER=1 $(GO_TEST) -count=1 -v ./test/cluster/...
+
 .PHONY: bench
-bench: tools pdns ## Run the benchmarks (results go in docs/benchmarks.md)
+bench: tools pdns postgres ## Run the benchmarks (results go in docs/benchmarks.md)
 	go test -run '^$$' -bench . -benchmem $(PKGS)
 
 ##@ Tools

@@ -111,6 +111,28 @@ func Verify(raw []byte, roots *x509.CertPool, network string, now time.Time) (*C
 	return c, nil
 }
 
+// VerifyService parses a contract and checks its service signature only:
+// made by data.service-data-<sid>.<network> with the certificate chain it
+// carries, verified against roots at time now, over the contract with
+// "signatures" empty. A network directory calls it before it countersigns;
+// whether a network signature is present is left to the caller.
+func VerifyService(raw []byte, roots *x509.CertPool, network string, now time.Time) (*Contract, error) {
+	c, err := Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if c.Signatures.Service == nil {
+		return nil, fmt.Errorf("%w: no service signature; sign the contract with the key of %s first",
+			ErrSignature, pki.ServiceDataName(c.ServiceID, network))
+	}
+	err = verifyRecord(c.Signatures.Service, signedBytes(c.doc, &value{kind: jsonObject}),
+		pki.ServiceDataName(c.ServiceID, network), roots, now)
+	if err != nil {
+		return nil, fmt.Errorf("%w: service signature: %w", ErrSignature, err)
+	}
+	return c, nil
+}
+
 // signedBytes returns the canonical bytes of doc with its "signatures"
 // replaced by sigs.
 func signedBytes(doc, sigs *value) []byte {

@@ -280,3 +280,59 @@ func TestCanonical(t *testing.T) {
 		t.Errorf("canonical\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestVerifyService(t *testing.T) {
+	p := newTestPKI(t, 4711)
+	demo := readFile(t, demoPath)
+	serviceOnly, err := SignAsService(demo, p.service, p.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := p.dir.Roots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := VerifyService(serviceOnly, roots, testNetwork, p.now)
+	if err != nil {
+		t.Fatalf("VerifyService: %v", err)
+	}
+	if c.ServiceID != 4711 || c.Signatures.Network != nil {
+		t.Errorf("contract = service %d, network signature %v", c.ServiceID, c.Signatures.Network)
+	}
+	// A countersigned contract still has a good service signature.
+	if _, err := VerifyService(p.signBoth(t, demo), roots, testNetwork, p.now); err != nil {
+		t.Errorf("VerifyService of a countersigned contract: %v", err)
+	}
+
+	if err := p.dir.CreateService(99, p.now); err != nil {
+		t.Fatal(err)
+	}
+	other, err := p.dir.ServiceDataKey(99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOther, err := SignAsService(demo, Signer{Key: other.Key, Chain: other.Chain}, p.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := []byte(strings.Replace(string(serviceOnly), `"A small address book`, `"A small address bool`, 1))
+	tests := []struct {
+		name string
+		raw  []byte
+		now  time.Time
+		want string
+	}{
+		{"unsigned", demo, p.now, "no service signature; sign the contract with the key of data.service-data-4711.byoda.test first"},
+		{"other service", byOther, p.now, "signed by data.service-data-99.byoda.test; want data.service-data-4711.byoda.test"},
+		{"changed", changed, p.now, "the signature does not match the contract"},
+		{"expired", serviceOnly, p.now.AddDate(20, 0, 0), "untrusted certificate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := VerifyService(tt.raw, roots, testNetwork, tt.now)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrSignature) {
+				t.Fatalf("VerifyService = %v, want ErrSignature containing %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -58,7 +58,9 @@ func StartDNS(t testing.TB, k *Kube, zone string) *DNS {
 	return d
 }
 
-func (d *DNS) startPDNS(t testing.TB) {
+// startPDNS starts pdns_server; extra are pdns.conf lines that override
+// the defaults below.
+func (d *DNS) startPDNS(t testing.TB, extra ...string) {
 	t.Helper()
 	server := SystemBinary(t, "pdns_server", pdnsInstall)
 	sqlite := SystemBinary(t, "sqlite3", pdnsInstall)
@@ -80,7 +82,7 @@ func (d *DNS) startPDNS(t testing.TB) {
 	// failure is retried with new ports.
 	for attempt := 1; ; attempt++ {
 		dnsPort, apiPort := freeDNSPort(t), FreePort(t)
-		conf := strings.Join([]string{
+		conf := strings.Join(append([]string{
 			"launch=gsqlite3",
 			"gsqlite3-database=" + db,
 			"gsqlite3-pragma-synchronous=0",
@@ -105,8 +107,7 @@ func (d *DNS) startPDNS(t testing.TB) {
 			"receiver-threads=1",
 			"distributor-threads=1",
 			"loglevel=5",
-			"",
-		}, "\n")
+		}, extra...), "\n") + "\n"
 		// --config-dir makes pdns_server read only this pdns.conf: nothing under
 		// /etc/powerdns, and the control socket goes to socket-dir.
 		if err := os.WriteFile(filepath.Join(dir, "pdns.conf"), []byte(conf), 0o600); err != nil {

@@ -6,7 +6,8 @@
 //   - the cert-manager controller as a process against that API server;
 //   - a versitygw S3 server on a temporary directory with SigV4 credentials;
 //   - PowerDNS with its HTTP API, and external-dns publishing DNSEndpoint objects
-//     into it.
+//     into it (or PowerDNS alone with given records, StartPowerDNS);
+//   - a PostgreSQL server in a temporary cluster (StartPostgres).
 //
 // The binaries come from bin/ at the repository root, built by `make tools`
 // (hack/tools.sh). A missing binary fails the test with the command that builds

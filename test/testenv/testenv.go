@@ -108,6 +108,13 @@ type Process struct {
 // t.Cleanup, and its log is dumped if the test failed.
 func StartProcess(t testing.TB, name, path string, args []string, env []string) *Process {
 	t.Helper()
+	return startProcess(t, name, path, args, env, nil)
+}
+
+// startProcess is StartProcess running the process as cred's user when cred
+// is not nil.
+func startProcess(t testing.TB, name, path string, args []string, env []string, cred *syscall.Credential) *Process {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -117,7 +124,7 @@ func StartProcess(t testing.TB, name, path string, args []string, env []string) 
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatalf("start %s: %v", name, err)
