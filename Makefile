@@ -114,6 +114,18 @@ tools: ## Build the pinned test tools into bin/ (only what is missing or changed
 pdns: ## Install PowerDNS and dnsutils from Debian when missing
 	hack/pdns.sh
 
+.PHONY: postgres
+postgres: ## Install PostgreSQL from Debian when missing (the registry tests start their own)
+	hack/postgres.sh
+
+.PHONY: node
+node: ## Install containerd, runc, the CNI plugins and iptables from Debian when missing (test/cluster)
+	hack/node.sh
+
+.PHONY: images
+images: ## Build the end-to-end test images (static binaries, docker-archive) into bin/images
+	go run ./hack/images -out $(BIN)/images -ldflags '$(LDFLAGS)'
+
 .PHONY: clean
 clean: ## Remove the byoda binary (keeps the tool cache in bin/.cache)
 	rm -f $(BIN)/byoda

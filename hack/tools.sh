@@ -52,6 +52,10 @@ versitygw|v1.8.0|github.com/versity/versitygw/cmd/versitygw@v1.8.0|-s -w
 controller-gen|v0.23.0|sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0|-s -w
 helm|${helm_version}|helm.sh/helm/v3/cmd/helm@${helm_version}|$(helm_ldflags)
 staticcheck|v0.8.2|honnef.co/go/tools/cmd/staticcheck@v0.8.2|-s -w
+kubelet|${k8s_version}|wrapper|$(k8s_ldflags)
+kube-controller-manager|${k8s_version}|wrapper|$(k8s_ldflags)
+kube-scheduler|${k8s_version}|wrapper|$(k8s_ldflags)
+kube-proxy|${k8s_version}|wrapper|$(k8s_ldflags)
 EOF
 }
 
