@@ -88,6 +88,9 @@ func (c *Config) normalize() error {
 	if c.KEKFile == "" {
 		c.KEKFile = filepath.Join(dataDir, "kek")
 	}
+	if c.PeerPort == 0 {
+		c.PeerPort = launch.DefaultPeerPort
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -127,7 +127,7 @@ func (d *storeData) Watch(ctx context.Context, class string, filter graphql.Filt
 	var mu sync.Mutex
 	closed := false
 	stop, err := d.st.WatchClass(class, d.filter(filter), func(c store.Change) {
-		gc := graphql.Change{Node: c.Record, WasMatched: c.WasMatched, Matched: c.Matched}
+		gc := graphql.Change{Node: c.Record, Cursor: c.Cursor, WasMatched: c.WasMatched, Matched: c.Matched}
 		switch c.Op {
 		case store.ChangeAppend:
 			gc.Action = graphql.ChangeAppend

@@ -33,7 +33,11 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
 //
 // Connections are counted per port: those open, those refused at accept
 // by reason (port_full, address_full), and accept errors (such as running
-// out of file descriptors). Revocations of every owner token are counted
+// out of file descriptors). Recursive queries are counted by service and
+// role (origin, forwarded, repeat for one answered before), refused ones by
+// reason (recursion.Reason, or caller), with a histogram of their time; calls
+// to other pods by outcome (ok, or the peer.Kind of the failure), and
+// records that followed pods delivered by outcome. Revocations of every owner token are counted
 // by reason (password_changed, logout_everywhere).
 type metrics struct {
 	reg          *prometheus.Registry
@@ -47,7 +51,13 @@ type metrics struct {
 	acceptErrors *prometheus.CounterVec
 	revocations  *prometheus.CounterVec
 	limits       *prometheus.CounterVec
-	handler      http.Handler
+	// The graph between pods.
+	recursiveQueries  *prometheus.CounterVec
+	recursiveRefusals *prometheus.CounterVec
+	recursiveSeconds  *prometheus.HistogramVec
+	peerCalls         *prometheus.CounterVec
+	follows           *prometheus.CounterVec
+	handler           http.Handler
 }
 
 func newMetrics() *metrics {
@@ -104,6 +114,28 @@ func newMetrics() *metrics {
 		Help: "GraphQL requests refused, and websockets closed, for a limit, by service and limit (depth, complexity, response_size, body_size, message_size, websocket_idle).",
 	}, []string{"service", "limit"})
 	m.reg.MustRegister(m.limits)
+	m.recursiveQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_recursive_queries_total",
+		Help: "Recursive and proxied queries answered, by service and role (origin, forwarded, repeat).",
+	}, []string{"service", "role"})
+	m.recursiveRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_recursive_refusals_total",
+		Help: "Recursive queries refused, by service and reason (extensions, signature, origin, timestamp, depth, relations, cursor, busy, caller).",
+	}, []string{"service", "reason"})
+	m.recursiveSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "byoda_pod_recursive_query_duration_seconds",
+		Help:    "Time to answer a recursive query, the pods it asked included, by service and role.",
+		Buckets: latencyBuckets,
+	}, []string{"service", "role"})
+	m.peerCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_peer_calls_total",
+		Help: "Calls to other pods, by service and outcome (ok, or why not: not_found, unreachable, untrusted, timeout, canceled, refused, invalid, too_large).",
+	}, []string{"service", "outcome"})
+	m.follows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_follow_records_total",
+		Help: "Records of followed pods (listen_relations), by service and outcome (stored, duplicate, error).",
+	}, []string{"service", "outcome"})
+	m.reg.MustRegister(m.recursiveQueries, m.recursiveRefusals, m.recursiveSeconds, m.peerCalls, m.follows)
 	m.reg.MustRegister(m.requests, m.latency, m.dataOps, m.dataLat, m.logins,
 		m.connsOpen, m.connRefused, m.acceptErrors, m.revocations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

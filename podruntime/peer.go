@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/google/uuid"
+
 	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/store"
@@ -110,6 +112,93 @@ type linkCache struct {
 	gen      atomic.Uint64
 	mu       sync.Mutex
 	byMember map[string]linkEntry
+	// all are every link, read under generation allGen (valid when
+	// allSet).
+	all    []link
+	allGen uint64
+	allSet bool
+}
+
+// link is one network link: the member linked to and how.
+type link struct {
+	member   uuid.UUID
+	relation string // lower case
+}
+
+// maxLinks bounds the links a pod reads to fan a query out.
+const maxLinks = 10_000
+
+// linkedMembers returns the member ids of the pod's network links whose
+// relation is one of rels (compared in lower case), or of every link when
+// rels is empty, each once, in the order they were linked.
+func (m *membership) linkedMembers(ctx context.Context, rels []string) ([]uuid.UUID, error) {
+	links, err := m.allLinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := make([]string, len(rels))
+	for i, r := range rels {
+		want[i] = strings.ToLower(r)
+	}
+	var out []uuid.UUID
+	for _, l := range links {
+		if (len(want) == 0 || slices.Contains(want, l.relation)) && !slices.Contains(out, l.member) {
+			out = append(out, l.member)
+		}
+	}
+	return out, nil
+}
+
+// allLinks returns every network link, from the cache while network_links
+// has not changed.
+func (m *membership) allLinks(ctx context.Context) ([]link, error) {
+	if !m.links {
+		return nil, nil
+	}
+	c := m.linkCache
+	var gen uint64
+	if c != nil {
+		gen = c.gen.Load()
+		c.mu.Lock()
+		all, ok := c.all, c.allSet && c.allGen == gen
+		c.mu.Unlock()
+		if ok {
+			return all, nil
+		}
+	}
+	var (
+		links []link
+		after string
+	)
+	for len(links) < maxLinks {
+		page, err := m.store.Query(ctx, linksClass, store.Query{
+			First: store.MaxFirst, After: after,
+			Fields: []string{linkMemberField, linkRelationField}, Rows: true, SkipCount: true,
+		})
+		if err != nil {
+			return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "read network links: %v", err)
+		}
+		for _, e := range page.Edges {
+			row := e.Node.(*store.Row)
+			mv, rv := row.Field(linkMemberField), row.Field(linkRelationField)
+			id, err := uuid.Parse(mv.Str)
+			if mv.Kind == store.ValueString && err == nil && rv.Kind == store.ValueString {
+				links = append(links, link{member: id, relation: strings.ToLower(rv.Str)})
+			}
+		}
+		after = page.PageInfo.EndCursor
+		more := page.PageInfo.HasNextPage
+		page.Release()
+		if !more {
+			break
+		}
+	}
+	if c != nil {
+		c.mu.Lock()
+		c.all, c.allGen, c.allSet = links, gen, true
+		c.mu.Unlock()
+	}
+	return links, nil
 }
 
 type linkEntry struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,6 +26,8 @@ import (
 	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/graphql"
+	"github.com/byoda-go/byoda/podruntime/peer"
+	"github.com/byoda-go/byoda/podruntime/recursion"
 	"github.com/byoda-go/byoda/podruntime/store"
 )
 
@@ -51,6 +54,9 @@ type Pod struct {
 	auth    *ownerAuth
 	metrics *metrics
 	probe   storageProbe
+	// seen remembers the recursive queries the pod answered, for every
+	// membership.
+	seen *recursion.Seen
 }
 
 // membership is one joined service: its contract, the member's identity,
@@ -67,6 +73,8 @@ type membership struct {
 	links      bool // the contract has a network_links class to look callers up in
 	linkCache  *linkCache
 	cert       tls.Certificate
+	dataCert   []byte   // PEM chain of the member-data certificate, served to peers
+	network    *network // the graph: recursive and proxied queries
 }
 
 // New prepares a pod from cfg: it loads the account and membership keys from
@@ -78,7 +86,8 @@ func New(ctx context.Context, cfg Config) (*Pod, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	p := &Pod{cfg: cfg, log: cfg.Logger, now: cfg.Now, started: cfg.Now(), bySID: map[uint32]*membership{}, certsSNI: map[string]*tls.Certificate{}}
+	p := &Pod{cfg: cfg, log: cfg.Logger, now: cfg.Now, started: cfg.Now(), bySID: map[uint32]*membership{}, certsSNI: map[string]*tls.Certificate{},
+		seen: recursion.NewSeen(0)}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -179,8 +188,35 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 		sid:        sid,
 		memberID:   mid,
 		memberName: kp.Cert.Subject.CommonName,
-		path:       "/api/v1/data/service-" + strconv.FormatUint(uint64(sid), 10),
+		path:       peer.DataPath(sid),
 		cert:       kp.TLSCertificate(),
+	}
+	dataKP, err := dir.MemberDataKey(sid, mid)
+	if err != nil {
+		return nil, fmt.Errorf("--contract %s: member-data key of service %d: %w", file, sid, err)
+	}
+	dataKey, ok := dataKP.Key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("--contract %s: the member-data key of service %d is a %T; want ECDSA P-256", file, sid, dataKP.Key)
+	}
+	m.dataCert = pki.EncodeCertificates(dataKP.Chain...)
+	client, err := peer.New(peer.Options{
+		Network:     p.cfg.Network,
+		ServiceID:   sid,
+		Port:        p.cfg.PeerPort,
+		Certificate: m.cert,
+		Verifier:    p.verifier,
+		DNSServer:   p.cfg.DNSServer,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("service %d: peer client: %w", sid, err)
+	}
+	m.network = &network{
+		m: m, self: mid, client: client, seen: p.seen, dataKey: dataKey, now: p.now, metrics: p.metrics,
+		sid: strconv.FormatUint(uint64(sid), 10),
+		keys: recursion.NewKeys(p.verifier, func(ctx context.Context, _ uint32, mid uuid.UUID) ([]*x509.Certificate, error) {
+			return client.DataCert(ctx, mid)
+		}, 0),
 	}
 	if lc := c.Class(linksClass); lc != nil && lc.Kind == contract.KindArrayOfObjects &&
 		lc.Field(linkMemberField) != nil && lc.Field(linkRelationField) != nil {
@@ -212,6 +248,7 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 		MaxResponseBytes: MaxResponseBytes,
 		OnLimit:          m.data.onLimit,
 		MemberID:         mid.String(),
+		Network:          m.network,
 		Logger:           p.log.With("service", sid),
 		WebsocketInit:    p.websocketInit(m),
 	})
@@ -400,6 +437,9 @@ func (p *Pod) Close() { p.closeStores() }
 // flight.
 func (p *Pod) closeStores() {
 	for _, m := range p.members {
+		if m.network != nil {
+			m.network.client.Close()
+		}
 		if m.store != nil {
 			if err := m.store.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
 				p.log.Error("Closing store failed", "service", m.sid, "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/internal/requestid"
 	"github.com/byoda-go/byoda/podruntime/graphql"
+	"github.com/byoda-go/byoda/podruntime/peer"
 )
 
 // Timeouts and sizes of both servers. A websocket is exempt from the read
@@ -241,6 +242,7 @@ func (p *Pod) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	for _, m := range p.members {
 		mux.Handle(m.path, p.route(portPeer, "data", sidLabel(m.sid), p.peerData(m)))
+		mux.Handle(peer.DataCertPath(m.sid), p.route(portPeer, "data-cert", sidLabel(m.sid), m.serveDataCert(m.dataCert)))
 	}
 	mux.Handle("/", p.route(portPeer, "other", "", p.notFound))
 	return requestid.Handler(mux)
@@ -278,7 +280,8 @@ func (p *Pod) peerData(m *membership) handlerFunc {
 		if err != nil {
 			return err
 		}
-		m.graphql.ServeHTTP(w, r.WithContext(graphql.WithCaller(r.Context(), caller)))
+		ctx := withPeerIdentity(graphql.WithCaller(r.Context(), caller), id)
+		m.graphql.ServeHTTP(w, r.WithContext(ctx))
 		return nil
 	}
 }

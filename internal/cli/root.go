@@ -54,6 +54,7 @@ tools to manage their contracts and certificates.`,
 	root.AddCommand(newContractCommand())
 	root.AddCommand(newManagerCommand())
 	root.AddCommand(newPodCommand())
+	root.AddCommand(newDevnetCommand())
 	root.AddCommand(newDirectoryCommand())
 	root.AddCommand(newServiceCommand())
 	return root

@@ -96,6 +96,8 @@ type Page struct {
 	// Release, when set, is called once the executor has written the
 	// page: storage may then reuse the memory of its edges and nodes.
 	Release func()
+	// Extensions, from a Network, go into the response's extensions.
+	Extensions map[string]any
 }
 
 // Edge is one item of a Page with its cursor.
@@ -105,6 +107,9 @@ type Edge struct {
 	// Node is the item: a Record or an Object, or a scalar for an array of
 	// scalars.
 	Node any
+	// Origin is the member id of the pod that holds the item; empty for
+	// this pod's own.
+	Origin string
 }
 
 // Object is an item storage hands out without building a Record for it:
@@ -169,6 +174,8 @@ type Change struct {
 	// Node is the item appended, the record as it is after an update, or
 	// the item as it was before a delete.
 	Node any
+	// Cursor is the item's cursor, as a page's edge has it.
+	Cursor string
 	// WasMatched says the item matched the watch's filter before the
 	// change (never for an append), Matched that it matches after it
 	// (never for a delete). An update that moves an item into the filter

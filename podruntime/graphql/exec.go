@@ -55,6 +55,7 @@ type executableSchema struct {
 	schema    *ast.Schema
 	roots     map[string]*root
 	data      Data
+	network   Network
 	origin    string
 	log       *slog.Logger
 	onObserve func(context.Context, Observation)
@@ -89,7 +90,7 @@ func newExecutableSchema(c *contract.Contract, data Data, opts Options) (*execut
 	if err != nil {
 		return nil, err
 	}
-	es := &executableSchema{c: c, schema: s, roots: m.roots, data: data, origin: opts.MemberID, log: opts.Logger,
+	es := &executableSchema{c: c, schema: s, roots: m.roots, data: data, network: opts.Network, origin: opts.MemberID, log: opts.Logger,
 		onObserve: opts.Observe, onLimit: opts.OnLimit, maxOut: opts.MaxResponseBytes}
 	for _, t := range s.Types {
 		es.introTypes = append(es.introTypes, t)
@@ -175,6 +176,8 @@ type execution struct {
 	// many bytes of JSON they make.
 	errs     []*gqlerror.Error
 	errBytes int
+	// ext are the response's extensions so far.
+	ext map[string]any
 }
 
 func (es *executableSchema) newExecution(ctx context.Context, op *gql.OperationContext) *execution {
@@ -215,10 +218,30 @@ func (x *execution) run(write func()) {
 	write()
 }
 
-// response is the answer written, with its errors.
+// response is the answer written, with its errors and extensions.
 func (x *execution) response() *gql.Response {
 	x.flushErrors()
+	for k, v := range x.ext {
+		gql.RegisterExtension(x.ctx, k, v)
+	}
 	return &gql.Response{Data: x.out}
+}
+
+// extend adds to the response's extensions: lists under one key (from
+// several fields of the query) are joined.
+func (x *execution) extend(ext map[string]any) {
+	for k, v := range ext {
+		if x.ext == nil {
+			x.ext = map[string]any{}
+		}
+		if old, ok := x.ext[k].([]any); ok {
+			if more, ok := v.([]any); ok {
+				x.ext[k] = append(old, more...)
+				continue
+			}
+		}
+		x.ext[k] = v
+	}
 }
 
 // flushErrors hands the errors so far to gqlgen, which sends them with the
@@ -378,27 +401,51 @@ func (x *execution) queryObject(r *root, f *collected) []*gqlerror.Error {
 
 func (x *execution) queryConnection(r *root, f *collected, args map[string]any) []*gqlerror.Error {
 	cls := r.class
-	if !x.allowed(contract.ActionRead, cls, "") {
-		return []*gqlerror.Error{x.forbidden(contract.ActionRead, cls, "")}
-	}
-	if err := x.noRecursion(args, nil); err != nil {
-		return []*gqlerror.Error{err}
-	}
 	first, err := x.first(args)
 	if err != nil {
 		return []*gqlerror.Error{err}
+	}
+	after, _ := args[argAfter].(string)
+	pageType := cls.Name + "_page"
+	fields := x.collect(f.sel, pageType)
+	q := Query{First: first, After: after, Fields: x.nodeFields(r, fields), SkipCount: !selects(fields, "total_count")}
+
+	rq, gerr := x.remoteQuery(r, args, q)
+	if gerr != nil {
+		return []*gqlerror.Error{gerr}
+	}
+	if rq != nil {
+		// Who the caller is depends on the query: admit it first.
+		caller, err := x.es.network.Admit(x.ctx, rq)
+		if err != nil {
+			return []*gqlerror.Error{x.networkError(err)}
+		}
+		x.caller = caller
+	}
+	if !x.allowed(contract.ActionRead, cls, "") {
+		return []*gqlerror.Error{x.forbidden(contract.ActionRead, cls, "")}
 	}
 	filter, errs := x.filter(r, args[argFilter])
 	if len(errs) > 0 {
 		return errs
 	}
-	after, _ := args[argAfter].(string)
-	pageType := cls.Name + "_page"
-	fields := x.collect(f.sel, pageType)
-	q := Query{Filter: filter, First: first, After: after, Fields: x.nodeFields(r, fields), SkipCount: !selects(fields, "total_count")}
-	page, derr := x.es.data.Query(x.ctx, cls.Name, q)
-	if derr != nil {
-		return []*gqlerror.Error{x.dataError("query "+cls.Name, derr)}
+	q.Filter = filter
+
+	var (
+		page Page
+		derr error
+	)
+	if rq != nil {
+		rq.Caller, rq.Query = x.caller, q
+		page, derr = x.es.network.Query(x.ctx, rq)
+		if derr != nil {
+			return []*gqlerror.Error{x.networkError(derr)}
+		}
+	} else {
+		page, derr = x.es.data.Query(x.ctx, cls.Name, q)
+		if derr != nil {
+			return []*gqlerror.Error{x.dataError("query "+cls.Name, derr)}
+		}
 	}
 	if page.Release != nil {
 		defer page.Release()
@@ -406,8 +453,62 @@ func (x *execution) queryConnection(r *root, f *collected, args map[string]any) 
 	if len(page.Edges) > first {
 		page.Edges = page.Edges[:first]
 	}
+	x.extend(page.Extensions)
 	x.page(r, &page, fields, q.Fields)
 	return nil
+}
+
+// remoteQuery returns the query for the Network when the connection's
+// arguments (depth > 0, remote_member_id) or the request's extensions
+// involve other pods, and nil when they do not.
+func (x *execution) remoteQuery(r *root, args map[string]any, q Query) (*RemoteQuery, *gqlerror.Error) {
+	depth, _ := args[argDepth].(int64)
+	remote, _ := args[argRemoteMemberID].(string)
+	if depth < 0 {
+		return nil, x.errorf(CodeBadUserInput, "argument depth is %d; want 0 or more", depth)
+	}
+	forwarded := x.es.network != nil && len(x.op.Extensions) > 0 && x.es.network.Forwarded(x.op.Extensions)
+	if depth == 0 && remote == "" && !forwarded {
+		return nil, nil
+	}
+	if x.es.network == nil {
+		return nil, x.errorf(CodeNotImplemented, "this pod does not query other pods: leave depth at 0 and remote_member_id out")
+	}
+	rq := &RemoteQuery{
+		Caller:         x.caller,
+		Class:          r.class,
+		Query:          q,
+		RawFilter:      args[argFilter],
+		Depth:          int(depth),
+		RemoteMemberID: remote,
+		Extensions:     x.op.Extensions,
+		Local: func(ctx context.Context, q Query) (Page, error) {
+			return x.es.data.Query(ctx, r.class.Name, q)
+		},
+	}
+	rq.QueryID, _ = args[argQueryID].(string)
+	if rels, ok := args[argRelations].([]any); ok {
+		for _, rel := range rels {
+			if s, ok := rel.(string); ok {
+				rq.Relations = append(rq.Relations, s)
+			}
+		}
+	}
+	return rq, nil
+}
+
+// networkError is the client's view of an error from the Network: its own
+// GraphQL errors as they are, its refusals as BAD_USER_INPUT with their
+// message, anything else as a data error.
+func (x *execution) networkError(err error) *gqlerror.Error {
+	var ge *gqlerror.Error
+	if errors.As(err, &ge) {
+		if ge.Path == nil {
+			ge.Path = x.pathCopy()
+		}
+		return ge
+	}
+	return x.dataError("query other pods", err)
 }
 
 // first returns the page size a connection asks for.
@@ -420,27 +521,6 @@ func (x *execution) first(args map[string]any) (int, *gqlerror.Error) {
 		return 0, x.errorf(CodeBadUserInput, "argument first is %d; want 0 to %d", n, MaxFirst)
 	}
 	return int(n), nil
-}
-
-// noRecursion refuses the arguments of a recursive query, which a later
-// release serves. item is the record class of an append, whose fields may
-// take the names of those arguments.
-func (x *execution) noRecursion(args map[string]any, item *contract.Class) *gqlerror.Error {
-	recursive := false
-	if item == nil || item.Field(argDepth) == nil {
-		n, _ := args[argDepth].(int64)
-		if n < 0 {
-			return x.errorf(CodeBadUserInput, "argument depth is %d; want 0", n)
-		}
-		recursive = n > 0
-	}
-	if item == nil || item.Field(argRemoteMemberID) == nil {
-		recursive = recursive || args[argRemoteMemberID] != nil
-	}
-	if recursive {
-		return x.errorf(CodeNotImplemented, "recursive queries are not supported yet (depth > 0 or remote_member_id); they come in a later release, until then leave depth at 0 and remote_member_id out")
-	}
-	return nil
 }
 
 // nodeFields returns the record fields that the page's edges select, for
@@ -523,7 +603,11 @@ func (x *execution) edges(r *root, edges []Edge, fields []collected, queried []s
 			case "cursor":
 				x.out = appendString(x.out, e.Cursor)
 			case "origin":
-				x.origin()
+				if e.Origin != "" {
+					x.out = appendString(x.out, e.Origin)
+				} else {
+					x.origin()
+				}
 			case "node":
 				x.node(r, e.Node, nodePlans[i])
 			default:

@@ -94,6 +94,9 @@ type Options struct {
 	// MemberID is the pod's member id for the service: the origin of the
 	// items it serves.
 	MemberID string
+	// Network serves recursive and proxied queries and appends, and
+	// queries forwarded by other pods; nil refuses them.
+	Network Network
 	// Observe, when set, is told about each root field of each request
 	// after it ran, for metrics.
 	Observe func(ctx context.Context, o Observation)

@@ -90,12 +90,15 @@ func (x *execution) fieldsAllowed(action contract.Action, cls *contract.Class, r
 // appendItem appends the arguments as one item.
 func (x *execution) appendItem(r *root, args map[string]any) []*gqlerror.Error {
 	cls := r.class
-	if !x.allowed(contract.ActionAppend, cls, "") {
-		return []*gqlerror.Error{x.forbidden(contract.ActionAppend, cls, "")}
-	}
 	item := cls.RecordClass()
-	if err := x.noRecursion(args, item); err != nil {
-		return []*gqlerror.Error{err}
+	remote, gerr := x.appendRemote(args, item)
+	if gerr != nil {
+		return []*gqlerror.Error{gerr}
+	}
+	// An append to another pod is that pod's to authorize; this pod only
+	// checks that its owner sends it.
+	if remote == "" && !x.allowed(contract.ActionAppend, cls, "") {
+		return []*gqlerror.Error{x.forbidden(contract.ActionAppend, cls, "")}
 	}
 	var node any
 	if item == nil {
@@ -107,19 +110,51 @@ func (x *execution) appendItem(r *root, args map[string]any) []*gqlerror.Error {
 				rec[f.Name] = v
 			}
 		}
-		if errs := x.fieldsAllowed(contract.ActionAppend, cls, rec); len(errs) > 0 {
-			return errs
+		if remote == "" {
+			if errs := x.fieldsAllowed(contract.ActionAppend, cls, rec); len(errs) > 0 {
+				return errs
+			}
 		}
 		node = rec
 	}
 	if err := cls.ValidateRecord(node); err != nil {
 		return x.invalidRecord("append_"+cls.Name, err)
 	}
+	if remote != "" {
+		if err := x.es.network.Append(x.ctx, remote, cls.Name, node); err != nil {
+			return []*gqlerror.Error{x.networkError(err)}
+		}
+		x.out = append(x.out, '1')
+		return nil
+	}
 	if err := x.es.data.Append(x.ctx, cls.Name, node); err != nil {
 		return []*gqlerror.Error{x.dataError("append to "+cls.Name, err)}
 	}
 	x.out = append(x.out, '1')
 	return nil
+}
+
+// appendRemote returns the member an append goes to (remote_member_id),
+// or "" for this pod. item is the record class, whose fields may take the
+// names of the recursion arguments.
+func (x *execution) appendRemote(args map[string]any, item *contract.Class) (string, *gqlerror.Error) {
+	if item == nil || item.Field(argDepth) == nil {
+		if n, _ := args[argDepth].(int64); n != 0 {
+			return "", x.errorf(CodeBadUserInput, "argument depth of an append is %d; an append goes to one pod: want 0", n)
+		}
+	}
+	if item != nil && item.Field(argRemoteMemberID) != nil {
+		return "", nil
+	}
+	remote, _ := args[argRemoteMemberID].(string)
+	switch {
+	case remote == "":
+	case x.es.network == nil:
+		return "", x.errorf(CodeNotImplemented, "this pod does not talk to other pods: leave remote_member_id out")
+	case x.caller.Entity != contract.EntityMember:
+		return "", x.errorf(CodeForbidden, "only the pod's owner may send an append to another pod (remote_member_id); log in as the owner")
+	}
+	return remote, nil
 }
 
 // update merges the arguments other than the filter into every matching

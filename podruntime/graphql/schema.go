@@ -486,6 +486,8 @@ type %[1]s_update_event {
   action: ChangeAction!
   "The item appended, as updated, or deleted."
   node: %[2]s
+  "The item's cursor, as the edges of %[1]s_connection have it: a follower can resume after it."
+  cursor: String
   "The member whose pod holds the item."
   origin: UUID
 }

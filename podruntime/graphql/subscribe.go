@@ -174,6 +174,12 @@ func (x *execution) updateEvent(r *root, ch Change, fields []collected) {
 			x.node(r, ch.Node, x.nodePlan(r, f.sel, nil))
 		case "origin":
 			x.origin()
+		case "cursor":
+			if ch.Cursor == "" {
+				x.null()
+			} else {
+				x.out = appendString(x.out, ch.Cursor)
+			}
 		default:
 			x.null()
 		}
