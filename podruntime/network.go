@@ -50,6 +50,7 @@ type network struct {
 	now     func() time.Time
 	metrics *metrics
 	sid     string // the service id, as a metrics label
+	fanOut  int    // peers asked at once
 }
 
 var _ graphql.Network = (*network)(nil)
@@ -250,7 +251,7 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 			peers = peers[:maxFanOut]
 		}
 		fwd := n.forwarded(q, env)
-		outcomes := recursion.FanOut(ctx, peers, recursion.DefaultMaxPeers, func(ctx context.Context, mid uuid.UUID) (*peerAnswer, error) {
+		outcomes := recursion.FanOut(ctx, peers, n.fanOut, func(ctx context.Context, mid uuid.UUID) (*peerAnswer, error) {
 			return n.ask(ctx, mid, q, fwd)
 		})
 		for _, o := range outcomes {

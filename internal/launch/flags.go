@@ -68,6 +68,9 @@ type Pod struct {
 	// the process's open-file limit, and a quarter of that per address.
 	MaxConns           int
 	MaxConnsPerAddress int
+	// FanOut is how many other pods the pod asks at once for one query;
+	// zero is the default (recursion.DefaultMaxPeers).
+	FanOut int
 	// LogLevel is the level of the pod's log.
 	LogLevel slog.Level
 }
@@ -92,6 +95,7 @@ func (p *Pod) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.PeerPort, "network-peer-port", DefaultPeerPort, "the network's peer port, where other pods listen")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "most connections open at once on each port (default: a share of the open-file limit, at most 2048)")
 	fs.IntVar(&c.MaxConnsPerAddress, "max-conns-per-address", 0, "most connections from one client address (IPv6: one /64) on each port (default: a quarter of --max-conns, at most 64)")
+	fs.IntVar(&c.FanOut, "fanout", 0, "how many other pods to ask at once for one recursive query (default 32)")
 	p.LogLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&p.LogLevel), "log-level", "log level: debug, info, warn or error")
 }

@@ -26,6 +26,7 @@ func TestArgsRoundTrip(t *testing.T) {
 			7:    uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8"),
 		},
 		AcceptRestore:      true,
+		FanOut:             4,
 		MaxConns:           100,
 		MaxConnsPerAddress: 10,
 		DNSServer:          "10.96.0.10:53",
