@@ -39,7 +39,11 @@ build: ## Build the byoda binary into bin/byoda
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/byoda .
 
 .PHONY: run
-run: build ## Build byoda and run a pod on loopback with the sample contract (data in bin/run)
+run: build ## Run a whole local network: DNS, CAs, the demo service and four pods on loopback (state in bin/devnet)
+	$(BIN)/byoda devnet --dir $(BIN)/devnet
+
+.PHONY: run-pod
+run-pod: build ## Build byoda and run one pod on loopback with the sample contract (data in bin/run)
 	BYODA=$(BIN)/byoda RUN_DIR=$(BIN)/run hack/run-pod.sh
 
 .PHONY: generate

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs PowerDNS with its SQLite backend (and dig) from Debian packages, for the
-# DNS tests in test/testenv. Does nothing when the packages are already installed.
+# Installs PowerDNS with its SQLite backend from Debian packages, for the DNS tests
+# in test/testenv, and the command-line clients tests run as a user would: dig and
+# curl (the local network's printed commands). Does nothing when the packages are
+# already installed.
 #
 # The tests run their own pdns_server on loopback ports with a private config
 # directory, so the package's system service must not run: while installing, a
@@ -8,7 +10,7 @@
 # and the pdns service is disabled afterwards where the init system allows it.
 set -euo pipefail
 
-packages=(pdns-server pdns-backend-sqlite3 sqlite3 dnsutils)
+packages=(pdns-server pdns-backend-sqlite3 sqlite3 dnsutils curl)
 
 missing=()
 for pkg in "${packages[@]}"; do

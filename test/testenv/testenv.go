@@ -246,3 +246,22 @@ func WaitForTCP(t testing.TB, addr string, timeout time.Duration, proc *Process)
 func Addr(port int) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
+
+// BuildByoda builds the byoda binary from the repository into dir and
+// returns its path, for suites that run byoda as processes (from TestMain,
+// so without a testing.TB). BYODA_E2E_RACE=1 builds it with the race
+// detector.
+func BuildByoda(dir string) (string, error) {
+	bin := filepath.Join(dir, "byoda")
+	args := []string{"build", "-o", bin}
+	if os.Getenv("BYODA_E2E_RACE") != "" {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Dir = RepoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build byoda: %w", err)
+	}
+	return bin, nil
+}

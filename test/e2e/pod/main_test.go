@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -60,17 +59,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	byodaBin = filepath.Join(tmp, "byoda")
-	// BYODA_E2E_RACE=1 builds the pods with the race detector.
-	args := []string{"build", "-o", byodaBin}
-	if os.Getenv("BYODA_E2E_RACE") != "" {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Dir = testenv.RepoRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build byoda:", err)
+	// BYODA_E2E_RACE=1 builds byoda with the race detector.
+	if byodaBin, err = testenv.BuildByoda(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	raw, err := contract.ReadFile(addressbookContract)
