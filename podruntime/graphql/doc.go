@@ -68,13 +68,25 @@
 //     Options.WebsocketInitTimeout bounds the wait for connection_init.
 //
 // Options.OnLimit is told of each refusal (and each idle socket closed),
-// for metrics. Recursive queries (depth > 0, remote_member_id) answer
-// NOT_IMPLEMENTED until a later release serves them. Malformed input gets
+// for metrics. Malformed input gets
 // a 4xx or a GraphQL error with a code, never a 500. A panic, or an error
 // of Data that is not the client's doing, is an INTERNAL error without
 // details; the log line that has them is written with the request's
 // context, and when the request has an id (internal/requestid) the error
 // names it in its message and in extensions.request_id.
+//
+// # Other pods
+//
+// A connection query with depth > 0 or remote_member_id, or one whose
+// request extensions hold a query another pod forwarded, is handed to
+// Options.Network (the pod's part in the graph between pods): Admit checks
+// it and says who the caller is for it (the immediate caller at its
+// distance from the origin), the executor checks read access on the class
+// and the filter for that caller, and Query answers it, with each edge's
+// Origin and extensions (such as the pods that did not answer) that go
+// into the response. An append with remote_member_id goes to that pod
+// through Network.Append, from the pod's owner only. Without a Network
+// these answer NOT_IMPLEMENTED.
 //
 // # Subscriptions
 //

@@ -241,7 +241,7 @@ func (g *gen) array(cls *contract.Class, proto *root, filterType string) {
 
 	g.defineRoot(name+"_connection", with(rootConnection))
 	writeDescription(&g.query, "  ", joinText(cls.Description,
-		fmt.Sprintf("A page of the items of %s that match the filter, oldest first: first (at most %d) items after the cursor after. Recursive queries (depth > 0, remote_member_id) are not supported yet.", name, MaxFirst)))
+		fmt.Sprintf("A page of the items of %s that match the filter, oldest first: first (at most %d) items after the cursor after. With depth > 0 the pods linked with one of relations (all links without relations) answer too, each edge with its origin; remote_member_id asks that member's pod instead.", name, MaxFirst)))
 	fmt.Fprintf(&g.query, "  %s_connection(%s%s: Int = %d, %s: String, %s: Int = 0, %s: [String!], %s: UUID, %s: UUID): %s_page\n",
 		name, filterArg, argFirst, DefaultFirst, argAfter, argDepth, argRelations, argRemoteMemberID, argQueryID, name)
 
