@@ -22,6 +22,8 @@ var (
 	SchemeGroupVersion = GroupVersion
 
 	// SchemeBuilder registers the kinds of this package in a scheme.
+	//
+	//lint:ignore SA1019 the kubebuilder layout: each <kind>_types.go registers its kinds with it
 	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
 
 	// AddToScheme adds the kinds of this package to a scheme.

@@ -44,7 +44,7 @@ func TestHandlerAndLog(t *testing.T) {
 	if _, ok := second[LogKey]; ok {
 		t.Errorf("log record without a context = %v; want no request_id", second)
 	}
-	if New() == New() {
+	if a, b := New(), New(); a == b {
 		t.Error("two ids are equal")
 	}
 	if From(context.Background()) != "" {

@@ -3,6 +3,7 @@ package recursion
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func FuzzParseEnvelope(f *testing.F) {
 // the form does not depend on the order of relations and fields.
 func FuzzCanonical(f *testing.F) {
 	f.Add("addresses", "city", "eq", "Amsterdam", int64(3), 2.5, "family", "street", "")
-	f.Add("a\"b", "c\\d", "glob", "[AB]*\u2028", int64(-1), -0.0, "Friend", "\x00", "AQE")
+	f.Add("a\"b", "c\\d", "glob", "[AB]*\u2028", int64(-1), math.Copysign(0, -1), "Friend", "\x00", "AQE")
 	f.Fuzz(func(t *testing.T, class, field, op, sval string, ival int64, fval float64, rel, fieldName, after string) {
 		mk := func() *Request {
 			return &Request{

@@ -100,5 +100,5 @@ func conditionTrue(status cmmeta.ConditionStatus, reason, message string) error 
 	if status == cmmeta.ConditionTrue {
 		return nil
 	}
-	return fmt.Errorf("Ready=%s %s: %s", status, reason, message)
+	return fmt.Errorf("condition Ready=%s %s: %s", status, reason, message)
 }
