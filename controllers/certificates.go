@@ -65,6 +65,12 @@ type issue struct {
 	Said bool
 	// Next is when to look again: the renewal time, or a retry.
 	Next time.Duration
+	// Reason, when not empty, is the condition reason of a failure, in
+	// place of RequestFailed.
+	Reason string
+	// Fresh says Held was signed in this pass and exists nowhere else:
+	// it must be stored before the pass ends.
+	Fresh bool
 }
 
 // requester obtains certificates by CertificateRequest: it sends a CSR for
@@ -297,8 +303,11 @@ func pending(slots []slot, results []issue) (reason, message string) {
 	var said, names []string
 	for i, r := range results {
 		names = append(names, slots[i].Name)
-		if r.Failed {
-			reason = byodav1alpha1.ReasonRequestFailed
+		if r.Failed && reason == byodav1alpha1.ReasonRequestPending {
+			reason = r.Reason
+			if reason == "" {
+				reason = byodav1alpha1.ReasonRequestFailed
+			}
 		}
 		if !r.Ready && r.Said {
 			said = append(said, r.Waiting)

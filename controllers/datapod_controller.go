@@ -379,19 +379,7 @@ func (r *DataPodReconciler) reconcileService(ctx context.Context, p *podPass) er
 	if _, err := apply(ctx, r.Client, &live, specs.PodService(p.dp)); err != nil {
 		return err
 	}
-	p.status.Address = p.dp.Spec.DNS.Target
-	if p.status.Address == "" {
-		for _, ing := range live.Status.LoadBalancer.Ingress {
-			if ing.IP != "" {
-				p.status.Address = ing.IP
-				break
-			}
-			if ing.Hostname != "" {
-				p.status.Address = ing.Hostname
-				break
-			}
-		}
-	}
+	p.status.Address = loadBalancerAddress(p.dp.Spec.DNS.Target, &live)
 	return nil
 }
 
@@ -479,7 +467,9 @@ func (r *DataPodReconciler) members(ctx context.Context, p *podPass) ([]specs.Me
 		if err != nil || seen[sid] || keys.Annotations[specs.AnnotationNetwork] != p.account.Network {
 			continue
 		}
-		if len(certs.Data[specs.KeyMemberCert]) == 0 || len(certs.Data[specs.KeyContract]) == 0 {
+		// A member of a remote service stores its TLS certificate as soon
+		// as the directory signs it, before the data certificate.
+		if len(certs.Data[specs.KeyMemberCert]) == 0 || len(certs.Data[specs.KeyMemberDataCert]) == 0 || len(certs.Data[specs.KeyContract]) == 0 {
 			continue
 		}
 		seen[sid] = true

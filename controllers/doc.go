@@ -13,6 +13,13 @@
 // never regenerated, a request is immutable) and their Secrets are immutable.
 //
 // The private keys of accounts and members never leave the DataPod's
-// namespace: certificates are obtained by sending a CSR to cert-manager as a
-// CertificateRequest, and the signed chain is copied back next to the key.
+// namespace: certificates are obtained by sending a CSR through the signer
+// port, to cert-manager as a CertificateRequest, or for a member of a
+// service run elsewhere to that service's directory over REST, and the
+// signed chain is copied back next to the key.
+//
+// A Service also gets its directory, `byoda service`, in a Deployment that
+// mounts the members CA key and the service's certificates from
+// cert-manager's Secrets, with the contract signed by the service and
+// countersigned by the network.
 package controllers

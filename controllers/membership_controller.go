@@ -2,8 +2,14 @@ package controllers
 
 import (
 	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,6 +34,7 @@ import (
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
 	byodaac "github.com/byoda-go/byoda/api/v1alpha1/applyconfiguration/api/v1alpha1"
 	"github.com/byoda-go/byoda/controllers/specs"
+	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
 )
 
@@ -39,9 +47,13 @@ import (
 // reference can reach them.
 const membershipFinalizer = "byoda.net/certificate-requests"
 
-// MembershipReconciler makes a DataPod join a Service: a member id and key
+// MembershipReconciler makes a DataPod join a service: a member id and key
 // in the DataPod's namespace, member certificates from the service's members
-// CA, the service's contract beside them, and a DNS name.
+// CA, the service's contract beside them, and a DNS name. The service is a
+// Service of this cluster, whose members CA signs by CertificateRequest, or
+// a remote service, whose directory is reached over REST: its contract is
+// read there and verified, the member's CSRs are signed there, and the
+// member-data certificate is published there.
 type MembershipReconciler struct {
 	Client client.Client
 	// APIReader confirms that a key Secret is really gone before the
@@ -61,8 +73,18 @@ type memberPass struct {
 	status byodav1alpha1.MembershipStatus
 	conds  *conditions
 	dp     *byodav1alpha1.DataPod
+	// sid and network are the joined service's, and so the member's.
+	sid     uint32
+	network string
+	// svc is the joined Service of this cluster, remote a service run
+	// elsewhere: one of the two is set.
 	svc    *byodav1alpha1.Service
-	id     specs.MemberIdentity
+	remote *remoteService
+	// contract and contractVersion are a remote service's contract, with
+	// its signatures verified.
+	contract        []byte
+	contractVersion int
+	id              specs.MemberIdentity
 	// keySecret holds the member's keys.
 	keySecret *corev1.Secret
 	// certsStored says the member certificates and contract are in the
@@ -106,6 +128,7 @@ func (r *MembershipReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	for _, step := range []func(context.Context, *memberPass) error{
 		r.reconcileReferences,
 		r.ensureFinalizer,
+		r.reconcileRemoteContract,
 		r.reconcileMemberKey,
 		r.reconcileCertificates,
 		r.reconcileDNS,
@@ -133,16 +156,10 @@ func (r *MembershipReconciler) finish(ctx context.Context, p *memberPass, err er
 	return passResult(err, p.next)
 }
 
-// reconcileReferences finds the DataPod and the Service, and waits while
+// reconcileReferences finds the DataPod and the service, and waits while
 // either is missing or not ready; watches on both bring the pass back.
 func (r *MembershipReconciler) reconcileReferences(ctx context.Context, p *memberPass) error {
 	m := p.m
-	if m.Spec.Service.Name == "" {
-		p.block(byodav1alpha1.ReasonRemoteServiceUnsupported,
-			"Joining service %d of another cluster needs its service directory, which this version of the operator does not talk to yet; join a Service in this cluster with spec.service.name",
-			ptr.Deref(m.Spec.Service.ServiceID, 0))
-		return reconcile.TerminalError(errors.New("remote services are not supported"))
-	}
 	var dp byodav1alpha1.DataPod
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.DataPodRef.Name}, &dp)
 	if apierrors.IsNotFound(err) {
@@ -154,6 +171,9 @@ func (r *MembershipReconciler) reconcileReferences(ctx context.Context, p *membe
 		return fmt.Errorf("get datapod: %w", err)
 	}
 	p.dp = &dp
+	if m.Spec.Service.ServiceID != nil {
+		return r.remoteReferences(ctx, p)
+	}
 	key := membershipServiceKey(m)
 	ns, name, _ := strings.Cut(key, "/")
 	var svc byodav1alpha1.Service
@@ -183,7 +203,104 @@ func (r *MembershipReconciler) reconcileReferences(ctx context.Context, p *membe
 			dp.Name, network, key, svc.Status.Network)
 		return reconcile.TerminalError(errors.New("network mismatch"))
 	}
+	p.sid, p.network = uint32(svc.Spec.ServiceID), svc.Status.Network
 	return nil
+}
+
+// remoteReferences prepares the joining of a remote service: in the
+// DataPod's network, through the directory at spec.service.directoryURL
+// (by default the service's DNS name), checked against the network root
+// that came with the DataPod's account certificates.
+func (r *MembershipReconciler) remoteReferences(ctx context.Context, p *memberPass) error {
+	m, dp := p.m, p.dp
+	sid := uint32(*m.Spec.Service.ServiceID)
+	network := r.dataPodNetwork(dp)
+	var acct corev1.Secret
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: dp.Namespace, Name: specs.AccountSecretName(dp)}, &acct)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get secret: %w", err)
+	}
+	roots, perr := pki.ParseCertificates(acct.Data[specs.KeyRootCA])
+	if err != nil || perr != nil || roots[0].Subject.CommonName != pki.RootCAName(network) {
+		p.block(byodav1alpha1.ReasonDataPodNotReady,
+			"DataPod %s has no account certificates yet: the network root that the directory of service %d is checked against comes with them",
+			dp.Name, sid)
+		p.after(r.Options.RetryInterval)
+		return nil
+	}
+	url := m.Spec.Service.DirectoryURL
+	if url == "" {
+		url = specs.DirectoryURL(sid, network)
+	}
+	p.sid, p.network = sid, network
+	p.remote = &remoteService{sid: sid, network: network, url: url, root: roots[0]}
+	return nil
+}
+
+// reconcileRemoteContract reads a remote service's contract from its
+// directory and checks the service's and the network's signatures on it,
+// as the pod will. With autoUpgrade off, the contract the pod already has
+// stays. A directory that does not answer while the pod has a contract
+// leaves it in place; the pass looks again after the retry interval.
+func (r *MembershipReconciler) reconcileRemoteContract(ctx context.Context, p *memberPass) error {
+	rs := p.remote
+	if rs == nil {
+		return nil
+	}
+	var stored corev1.Secret
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: p.m.Namespace, Name: specs.MemberSecretName(p.m)}, &stored); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get secret: %w", err)
+	}
+	have := stored.Data[specs.KeyContract]
+	if len(have) > 0 && !ptr.Deref(p.m.Spec.AutoUpgrade, true) {
+		p.contract = have
+		p.contractVersion, _ = strconv.Atoi(stored.Annotations[specs.AnnotationContractVersion])
+		return nil
+	}
+	raw, err := r.fetchContract(ctx, rs)
+	if err != nil {
+		if len(have) > 0 {
+			ctrl.LoggerFrom(ctx).Info("Reading the contract from the service directory failed; the pod keeps its contract", "url", rs.url, "err", err.Error())
+			p.contract = have
+			p.contractVersion, _ = strconv.Atoi(stored.Annotations[specs.AnnotationContractVersion])
+			p.after(r.Options.RetryInterval)
+			return nil
+		}
+		p.block(directoryProblem(err), "Reading the contract of service %d from its directory at %s failed: %v", rs.sid, rs.url, err)
+		p.after(r.Options.RetryInterval)
+		return nil
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(rs.root)
+	c, err := contract.Verify(raw, roots, rs.network, r.Clock.Now())
+	if err == nil && c.ServiceID != rs.sid {
+		err = fmt.Errorf("it is the contract of service %d", c.ServiceID)
+	}
+	if err != nil {
+		p.block(byodav1alpha1.ReasonContractUnverified,
+			"The contract the directory at %s publishes is not the contract of service %d signed by the service and countersigned by network %s: %v",
+			rs.url, rs.sid, rs.network, err)
+		p.after(r.Options.RetryInterval)
+		return nil
+	}
+	p.contract, p.contractVersion = raw, c.Version
+	if ptr.Deref(p.m.Spec.AutoUpgrade, true) {
+		p.after(remoteContractInterval)
+	}
+	return nil
+}
+
+// remoteContractInterval is how often a Membership of a remote service
+// with autoUpgrade reads the service's contract again, for new versions.
+const remoteContractInterval = 10 * time.Minute
+
+func (r *MembershipReconciler) fetchContract(ctx context.Context, rs *remoteService) ([]byte, error) {
+	c, err := rs.client(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ServiceContract(ctx)
 }
 
 // dataPodNetwork is the network of a DataPod's account: as its status says,
@@ -199,9 +316,10 @@ func (r *MembershipReconciler) dataPodNetwork(dp *byodav1alpha1.DataPod) string 
 }
 
 // ensureFinalizer adds the finalizer that deletes the Membership's
-// CertificateRequests from the Service's namespace.
+// CertificateRequests from the Service's namespace. A member of a remote
+// service has nothing outside its own namespace to clean up.
 func (r *MembershipReconciler) ensureFinalizer(ctx context.Context, p *memberPass) error {
-	if controllerutil.ContainsFinalizer(p.m, membershipFinalizer) {
+	if p.remote != nil || controllerutil.ContainsFinalizer(p.m, membershipFinalizer) {
 		return nil
 	}
 	patch := client.MergeFrom(p.m.DeepCopy())
@@ -232,7 +350,7 @@ func (r *MembershipReconciler) reconcileMemberKey(ctx context.Context, p *member
 			r.Recorder.Eventf(m, nil, corev1.EventTypeWarning, byodav1alpha1.ReasonKeyMissing, "Reconcile", "Member key Secret %s is missing", specs.MemberKeySecretName(m))
 			return reconcile.TerminalError(errors.New("member key secret missing"))
 		}
-		id := specs.MemberIdentity{ID: uuid.New(), ServiceID: uint32(p.svc.Spec.ServiceID), Network: p.svc.Status.Network}
+		id := specs.MemberIdentity{ID: uuid.New(), ServiceID: p.sid, Network: p.network}
 		tlsKey, dataKey, err := newKeyPEMs()
 		if err != nil {
 			return err
@@ -259,20 +377,21 @@ func (r *MembershipReconciler) reconcileMemberKey(ctx context.Context, p *member
 	p.status.MemberID = mid.String()
 	p.status.ServiceID = ptr.To(int64(sid))
 	p.status.FQDN = p.id.FQDN()
-	if int64(sid) != p.svc.Spec.ServiceID || p.id.Network != p.svc.Status.Network {
+	if sid != p.sid || p.id.Network != p.network {
 		p.block(byodav1alpha1.ReasonNetworkMismatch, "Member %s belongs to service %d in network %s, not to service %d in network %s",
-			mid, sid, p.id.Network, p.svc.Spec.ServiceID, p.svc.Status.Network)
+			mid, sid, p.id.Network, p.sid, p.network)
 		return reconcile.TerminalError(errors.New("member identity mismatch"))
 	}
 	return nil
 }
 
 // reconcileCertificates obtains the member's TLS and data certificates from
-// the service's members CA by CertificateRequests in the Service's
-// namespace, and stores them with the service's contract in the member
-// Secret in the DataPod's namespace.
+// the service's members CA, through the signer of the membership, and
+// stores them with the service's contract in the member Secret in the
+// DataPod's namespace. A member of a remote service then publishes its
+// member-data certificate in the service's directory.
 func (r *MembershipReconciler) reconcileCertificates(ctx context.Context, p *memberPass) error {
-	m, svc := p.m, p.svc
+	m := p.m
 	tlsKey, dataKey, err := parseKeys(p.keySecret, specs.KeyMemberKey, specs.KeyMemberDataKey)
 	if err != nil {
 		return reconcile.TerminalError(err)
@@ -281,49 +400,160 @@ func (r *MembershipReconciler) reconcileCertificates(ctx context.Context, p *mem
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: specs.MemberSecretName(m)}, &stored); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get secret: %w", err)
 	}
-	issuer := cmmeta.IssuerReference{Name: svc.Status.MembersIssuer, Kind: cmv1.IssuerKind, Group: "cert-manager.io"}
 	mid := p.id.ID
 	slots := []slot{
 		{File: "member", Name: pki.MemberName(p.id.ServiceID, mid, p.id.Network), Key: tlsKey},
 		{File: "member-data", Name: pki.MemberDataName(p.id.ServiceID, mid, p.id.Network), Key: dataKey, Data: true},
 	}
+	if p.svc != nil {
+		issuer := cmmeta.IssuerReference{Name: p.svc.Status.MembersIssuer, Kind: cmv1.IssuerKind, Group: "cert-manager.io"}
+		for i := range slots {
+			s := &slots[i]
+			s.Namespace, s.Labels, s.Issuer = p.svc.Namespace, specs.MemberRequestLabels(m, mid, p.id.ServiceID), issuer
+			data := s.Data
+			s.RequestName = func(rev int) string { return specs.MemberRequestName(mid, data, rev) }
+		}
+	}
+	sg := r.signer(p)
 	var results [2]issue
 	for i := range slots {
-		s := &slots[i]
-		s.Namespace, s.Labels, s.Issuer = svc.Namespace, specs.MemberRequestLabels(m, mid, p.id.ServiceID), issuer
-		data := s.Data
-		s.RequestName = func(rev int) string { return specs.MemberRequestName(mid, data, rev) }
-		results[i], err = r.requester().issue(ctx, *s, heldFrom(stored.Data, stored.Annotations, s.File, nil))
+		results[i], err = sg.issue(ctx, slots[i], heldFrom(stored.Data, stored.Annotations, slots[i].File, nil))
 		if err != nil {
 			return err
 		}
 		p.after(results[i].Next)
 	}
 	tls, data := results[0], results[1]
+	certs := specs.MemberCerts{
+		TLS: tls.Held.Chain, Data: data.Held.Chain,
+		TLSRevision: tls.Held.Revision, DataRevision: data.Held.Revision,
+		Contract: p.contract, ContractVersion: p.contractVersion,
+		Published: stored.Annotations[specs.AnnotationPublished],
+	}
+	if tls.Fresh || data.Fresh {
+		// Signed only in the directory's answer: keep it before anything
+		// else, or the member could not prove who it is to have it signed
+		// again.
+		err := retry.OnError(retry.DefaultBackoff, func(error) bool { return true }, func() error {
+			_, err := apply(ctx, r.Client, &corev1.Secret{}, specs.MemberSecret(m, p.id, certs))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if !tls.Ready || !data.Ready {
 		reason, msg := pending(slots, results[:])
 		p.conds.set(byodav1alpha1.ConditionCertificateReady, false, reason, "%s", msg)
 		return nil
 	}
+	var signedBy string
+	if p.remote != nil {
+		signedBy = "the directory at " + p.remote.url
+	} else {
+		signedBy = "Issuer " + p.svc.Namespace + "/" + p.svc.Status.MembersIssuer
+	}
 	p.conds.set(byodav1alpha1.ConditionCertificateReady, true, byodav1alpha1.ReasonIssued,
-		"Member certificates for %s issued by Issuer %s/%s%s", p.id.FQDN(), svc.Namespace, issuer.Name,
-		renewalNote(tls.Waiting, data.Waiting))
+		"Member certificates for %s issued by %s%s", p.id.FQDN(), signedBy, renewalNote(tls.Waiting, data.Waiting))
 
-	doc, version, err := r.contract(ctx, p, &stored)
-	if err != nil || doc == nil {
-		return err
+	if p.svc != nil {
+		doc, version, err := r.contract(ctx, p, &stored)
+		if err != nil || doc == nil {
+			return err
+		}
+		certs.Contract, certs.ContractVersion = doc, version
+	} else {
+		certs.Published = r.publishMemberData(ctx, p, tls.Held.Chain, tlsKey, data.Held.Chain, certs.Published)
 	}
-	p.status.ContractVersion = version
-	certs := specs.MemberCerts{
-		TLS: tls.Held.Chain, Data: data.Held.Chain,
-		TLSRevision: tls.Held.Revision, DataRevision: data.Held.Revision,
-		Contract: doc, ContractVersion: version,
-	}
+	p.status.ContractVersion = certs.ContractVersion
 	if _, err := apply(ctx, r.Client, &corev1.Secret{}, specs.MemberSecret(m, p.id, certs)); err != nil {
 		return err
 	}
 	p.certsStored = true
 	return nil
+}
+
+// signer is the one place that picks how a membership's certificates are
+// signed: by the members CA Issuer of a Service in this cluster, or by the
+// directory of a remote service.
+func (r *MembershipReconciler) signer(p *memberPass) signer {
+	if p.remote != nil {
+		return &directorySigner{svc: p.remote, now: r.Clock.Now, retry: r.Options.RetryInterval}
+	}
+	return r.requester()
+}
+
+// publishMemberData publishes the member-data certificate of a member of a
+// remote service in the service's directory (PUT
+// /api/v1/service/member/version/<v>, as the member), with the DataPod's
+// address, so that others can check what the member signs. It returns
+// what is now published, published when nothing changed or the
+// publication failed; a failure sets CertificateReady False and is tried
+// again after the retry interval.
+func (r *MembershipReconciler) publishMemberData(ctx context.Context, p *memberPass, tlsChain []byte, tlsKey crypto.Signer, dataChain []byte, published string) string {
+	rs := p.remote
+	addr, err := r.publicAddress(ctx, p.dp)
+	if err != nil {
+		c := meta.FindStatusCondition(p.conds.list, byodav1alpha1.ConditionCertificateReady)
+		p.conds.set(byodav1alpha1.ConditionCertificateReady, true, byodav1alpha1.ReasonIssued,
+			"%s; the member-data certificate is published in the directory once DataPod %s has an address: %v", c.Message, p.dp.Name, err)
+		return published
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%d\n%s\n%s", p.contractVersion, addr, dataChain))
+	want := hex.EncodeToString(sum[:12])
+	if want == published {
+		return published
+	}
+	fail := func(err error) string {
+		p.conds.set(byodav1alpha1.ConditionCertificateReady, false, directoryProblem(err),
+			"Publishing the member-data certificate of %s in the directory at %s failed: %v", p.id.FQDN(), rs.url, err)
+		p.after(r.Options.RetryInterval)
+		return published
+	}
+	tlsCerts, err := pki.ParseCertificates(tlsChain)
+	if err != nil {
+		return fail(err)
+	}
+	dataCerts, err := pki.ParseCertificates(dataChain)
+	if err != nil {
+		return fail(err)
+	}
+	kp, err := pki.NewKeyPair(tlsKey, tlsCerts)
+	if err != nil {
+		return fail(err)
+	}
+	cert := kp.TLSCertificate()
+	c, err := rs.client(&cert)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	if _, err := c.PublishMemberData(ctx, p.contractVersion, dataCerts, addr.String()); err != nil {
+		return fail(err)
+	}
+	return want
+}
+
+// publicAddress returns the IP address of a DataPod: spec.dns.target or
+// its load balancer's address, a host name resolved.
+func (r *MembershipReconciler) publicAddress(ctx context.Context, dp *byodav1alpha1.DataPod) (netip.Addr, error) {
+	addr := dp.Spec.DNS.Target
+	if addr == "" {
+		addr = dp.Status.Address
+	}
+	if addr == "" {
+		return netip.Addr{}, errors.New("no spec.dns.target and no load-balancer address yet")
+	}
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		return ip.Unmap(), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, directoryTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", strings.TrimSuffix(addr, "."))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	return ips[0].Unmap(), nil
 }
 
 // contract returns the contract the pod is to serve: the Service's current

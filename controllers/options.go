@@ -3,7 +3,10 @@ package controllers
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/byoda-go/byoda/internal/pki"
 )
@@ -25,8 +28,26 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// RetryInterval is how long a reconciler waits before looking again at
 	// something it cannot watch (a missing Secret it does not own, a failed
-	// certificate request). Zero means 30 seconds.
+	// certificate request, a remote service directory that did not
+	// answer). Zero means 30 seconds.
 	RetryInterval time.Duration
+	// NetworkDataSecret is the Secret, as namespace/name, holding the
+	// network data key pair (network.network-data.<network>, tls.crt and
+	// tls.key as cert-manager writes them), which countersigns the
+	// contracts of Services for their directories. Empty means
+	// DefaultNetworkDataSecret.
+	NetworkDataSecret string
+}
+
+// DefaultNetworkDataSecret is where config/samples/network.yaml has
+// cert-manager keep the network data key pair.
+const DefaultNetworkDataSecret = "cert-manager/byoda-network-data"
+
+// networkDataSecret returns NetworkDataSecret as a key; Validate has
+// checked its form.
+func (o *Options) networkDataSecret() types.NamespacedName {
+	ns, name, _ := strings.Cut(o.NetworkDataSecret, "/")
+	return types.NamespacedName{Namespace: ns, Name: name}
 }
 
 // Validate checks the options and fills in defaults.
@@ -49,6 +70,12 @@ func (o *Options) Validate() error {
 	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = 30 * time.Second
+	}
+	if o.NetworkDataSecret == "" {
+		o.NetworkDataSecret = DefaultNetworkDataSecret
+	}
+	if ns, name, ok := strings.Cut(o.NetworkDataSecret, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		errs = append(errs, fmt.Errorf("network data secret %q: want namespace/name of the Secret with the network data key pair", o.NetworkDataSecret))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -31,12 +32,18 @@ import (
 // +kubebuilder:rbac:groups=byoda.net,resources=services/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=cert-manager.io,resources=certificates;issuers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=externaldns.k8s.io,resources=dnsendpoints,verbs=get;list;watch;create;update;patch;delete
 
-// ServiceReconciler validates a Service's contract, publishes it, and makes
-// the service's CA hierarchy and certificates with cert-manager.
+// ServiceReconciler validates a Service's contract, publishes it, makes
+// the service's CA hierarchy and certificates with cert-manager, and runs
+// the service's directory with them.
 type ServiceReconciler struct {
 	Client client.Client
-	// APIReader reads a contract ConfigMap the operator does not own.
+	// APIReader reads what the operator does not own: a contract
+	// ConfigMap, the network data key Secret.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Options   Options
@@ -58,10 +65,22 @@ type servicePass struct {
 	next    time.Duration
 }
 
-// block stops the pass: the CAs and certificates wait for a valid contract.
+func (p *servicePass) after(d time.Duration) {
+	if d > 0 && (p.next == 0 || d < p.next) {
+		p.next = d
+	}
+}
+
+// serviceConditions are the conditions whose conjunction is a Service's
+// Ready.
+var serviceConditions = []string{byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady,
+	byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionDirectoryReady, byodav1alpha1.ConditionDNSReady}
+
+// block stops the pass: the CAs, certificates and directory wait for a
+// valid contract.
 func (p *servicePass) block(reason, format string, args ...any) {
 	p.conds.set(byodav1alpha1.ConditionContractValid, false, reason, format, args...)
-	for _, typ := range []string{byodav1alpha1.ConditionCAReady, byodav1alpha1.ConditionCertificateReady} {
+	for _, typ := range serviceConditions[1:] {
 		p.conds.set(typ, false, reason, "Not reconciled until the contract is valid")
 	}
 	p.blocked = true
@@ -88,6 +107,8 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.reconcileContract,
 		r.reconcileCAs,
 		r.reconcileCertificates,
+		r.reconcileDirectory,
+		r.reconcileDirectoryService,
 	} {
 		if err := step(ctx, p); err != nil || p.blocked {
 			return r.finish(ctx, p, err)
@@ -112,14 +133,13 @@ func (r *ServiceReconciler) finish(ctx context.Context, p *servicePass, err erro
 	if transient(err) {
 		return ctrl.Result{}, err
 	}
-	p.conds.setReady([]string{byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady,
-		byodav1alpha1.ConditionCertificateReady}, "", "")
+	p.conds.setReady(serviceConditions, "", "")
 	p.status.Conditions = p.conds.list
 	p.status.ObservedGeneration = p.svc.Generation
 	if becameReady(p.svc.Status.Conditions, p.status.Conditions) {
 		r.Recorder.Eventf(p.svc, nil, corev1.EventTypeNormal, "Ready", "Reconcile",
-			"Service %d is ready: contract %s version %d, members CA Issuer %s",
-			p.svc.Spec.ServiceID, p.status.ContractName, p.status.ContractVersion, p.status.MembersIssuer)
+			"Service %d is ready: contract %s version %d, members CA Issuer %s, directory %s",
+			p.svc.Spec.ServiceID, p.status.ContractName, p.status.ContractVersion, p.status.MembersIssuer, p.status.DirectoryURL)
 	}
 	ac := byodaac.Service(p.svc.Name, p.svc.Namespace)
 	if werr := r.statuses.apply(ctx, r.Client, p.svc, p.svc.Status, p.status, ac, &ac.Status); werr != nil {
@@ -143,7 +163,7 @@ func (r *ServiceReconciler) reconcileContract(ctx context.Context, p *servicePas
 	}
 	if missing != "" {
 		p.block(byodav1alpha1.ReasonContractNotFound, "%s", missing)
-		p.next = r.Options.RetryInterval
+		p.after(r.Options.RetryInterval)
 		return nil
 	}
 	c, err := contract.Parse(raw)
@@ -190,9 +210,7 @@ func (r *ServiceReconciler) recheckContract(p *servicePass, err error) error {
 		}
 		return nil
 	}
-	if p.next == 0 || r.Options.RetryInterval < p.next {
-		p.next = r.Options.RetryInterval
-	}
+	p.after(r.Options.RetryInterval)
 	return nil
 }
 
@@ -341,6 +359,9 @@ func (r *ServiceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.ConfigMap{}).
 		Owns(&cmv1.Certificate{}).
 		Owns(&cmv1.Issuer{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(newDNSEndpoint()).
 		WithOptions(controllerOptions(r.Options)).
 		Complete(r)
 }

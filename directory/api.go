@@ -37,6 +37,10 @@ const (
 	PathMemberCerts = "/member-certs/"
 )
 
+// NetworkDirectoryName returns the network directory's own DNS name and
+// the name of its server certificate: dir.<net>.
+func NetworkDirectoryName(network string) string { return "dir." + network }
+
 // ServicePath returns the path of service sid on the network directory.
 func ServicePath(sid uint32) string {
 	return PathServiceID + strconv.FormatUint(uint64(sid), 10)

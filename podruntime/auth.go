@@ -348,7 +348,7 @@ func (p *Pod) handleAuthToken(w http.ResponseWriter, r *http.Request) error {
 		return unauthenticated("wrong username or password: the username is the pod's account id")
 	}
 	ok = true
-	m := p.bySID[*req.ServiceID]
+	m := p.membership(*req.ServiceID)
 	if m == nil {
 		return errorf(http.StatusNotFound, codeNotFound, "this pod has not joined service %d; it has joined %v", *req.ServiceID, p.serviceIDs())
 	}
@@ -383,22 +383,9 @@ func (p *Pod) handleLogoutEverywhere(w http.ResponseWriter, r *http.Request) err
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(r, "POST")
 	}
-	h := r.Header.Values("Authorization")
-	if len(h) != 1 {
-		return unauthenticated("log out everywhere needs one \"Authorization: Bearer <token>\" header with an owner token from POST /api/v1/pod/authtoken")
-	}
-	tok, aerr := bearerToken(h[0])
-	if aerr != nil {
-		return aerr
-	}
-	s, claims, aerr := p.auth.parse(tok)
-	if aerr != nil {
-		return aerr
-	}
-	if m := p.bySID[claims.ServiceID]; m == nil {
-		return unauthenticated("the token is for service %d, which this pod has not joined", claims.ServiceID)
-	} else if _, aerr := p.auth.verify(tok, m); aerr != nil {
-		return aerr
+	s, err := p.anyOwner(r, "log out everywhere")
+	if err != nil {
+		return err
 	}
 	if err := p.auth.sessions.renew(revokedLogoutEverywhere); err != nil {
 		return fmt.Errorf("log out everywhere: %w", err)
@@ -447,12 +434,4 @@ func decodeLogin(w http.ResponseWriter, r *http.Request) (*loginRequest, error) 
 		return nil, errorf(http.StatusBadRequest, codeBadRequest, "invalid login request: missing %s", strings.Join(missing, ", "))
 	}
 	return &req, nil
-}
-
-func (p *Pod) serviceIDs() []uint32 {
-	ids := make([]uint32, len(p.members))
-	for i, m := range p.members {
-		ids[i] = m.sid
-	}
-	return ids
 }

@@ -46,7 +46,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.closeStores()
-	m := p.bySID[demoSID]
+	m := p.membership(demoSID)
 
 	if !p.auth.checkPassword(tp.account.String(), testPassword) {
 		t.Fatal("the right password was refused")

@@ -25,7 +25,7 @@ func benchPod(b testing.TB, n int) (*Pod, *membership, uuid.UUID) {
 		b.Fatal(err)
 	}
 	b.Cleanup(p.closeStores)
-	m := p.bySID[demoSID]
+	m := p.membership(demoSID)
 	ctx := context.Background()
 	family := uuid.New()
 	if _, err := m.store.Mutate(ctx, "person", map[string]any{"given_name": "Suzie", "family_name": "Doe", "email": "s@example.com"}); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/byoda-go/byoda/directory"
 	"github.com/byoda-go/byoda/internal/launch"
 	"github.com/byoda-go/byoda/internal/requestid"
 )
@@ -71,8 +72,16 @@ func (c *Config) normalize() error {
 	if c.AccountID == uuid.Nil {
 		errs = append(errs, errors.New("--account is required: the account id the PKI directory holds (byoda pki account prints it)"))
 	}
-	if len(c.ContractFiles) == 0 {
-		errs = append(errs, errors.New("--contract is required: give the contract of each service to join"))
+	if len(c.ContractFiles) == 0 && len(c.Joins) == 0 {
+		errs = append(errs, errors.New("--contract or --join is required: give the contract of each service to join, or its directory"))
+	}
+	if len(c.Joins) > 0 && c.Directory == "" {
+		errs = append(errs, errors.New("--join needs --directory: the network directory registers the member's name"))
+	}
+	if c.Address != "" {
+		if _, err := directory.ParseAddress(c.Address); err != nil {
+			errs = append(errs, fmt.Errorf("--address: %w", err))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -169,7 +169,7 @@ func TestConnectionLimitPerAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	peerTr := &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: sp.pod.bySID[demoSID].memberName, Certificates: []tls.Certificate{kp.TLSCertificate()}},
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: sp.pod.membership(demoSID).memberName, Certificates: []tls.Certificate{kp.TLSCertificate()}},
 		DialContext:     (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext,
 	}
 	defer peerTr.CloseIdleConnections()

@@ -11,6 +11,7 @@
 //     certificate, for the pod's owner, their browser and their apps:
 //     POST /api/v1/pod/authtoken (owner login, returns a JWT),
 //     POST /api/v1/pod/logout-everywhere (revokes every owner token),
+//     POST /api/v1/pod/join (joins a service through its directory),
 //     /api/v1/data/service-<sid> (GraphQL: POST, GET, websocket; GraphiQL
 //     for a browser), GET /api/v1/status and GET /metrics. A request with
 //     "Authorization: Bearer <JWT>" is the owner, the contract's "member"
@@ -64,6 +65,55 @@
 // or is revoked; gqlgen closes a socket whose context is done, which ends
 // its subscriptions.
 //
+// # Joining services through their directories
+//
+// Besides the services of its --contract files, a pod joins services
+// through their directories (join.go): each --join URL at start, and
+// POST /api/v1/pod/join {"service_url": ...} while it serves, with an
+// owner token of any joined service (a pod always has one: it needs
+// --contract or --join to start, and joins the --join services before it
+// serves). A service directory's URL is
+// https://service.service-<sid>.<net>[:port], resolved by the network's
+// DNS (--dns-server), and its certificate chains to the network's root.
+// Joining fetches the contract and verifies the service's and the
+// network's signatures (contract.Verify); makes the member's TLS and
+// member-data keys in the pod, whose private halves never leave it, and
+// has the service's members CA sign their CSRs (a member the PKI directory
+// holds already, made by the operator or 'byoda pki', is used as it is);
+// saves them in the PKI directory's layout; publishes the member-data
+// certificate at the service directory and the member's address
+// (--address, else --peer-listen's) at the network directory (--directory);
+// keeps the contract in <DataDir>/contracts/service-<sid>.json and the
+// service in <DataDir>/joined.json; and serves the service's API on both
+// ports. A restart opens what it kept and joins nothing again. A pod whose
+// PKI directory has no certificate for its account (--account) registers
+// the account with the network directory the same way, first. At every
+// start a pod with --directory publishes the addresses of its account and
+// memberships again.
+//
+// The memberships are published copy-on-write (members.go): a join or an
+// upgrade makes a new set of memberships, routes and server certificates
+// and swaps it in atomically, so requests read them without a lock while
+// the pod serves, and the handlers look their membership up per request.
+//
+// # Contract upgrades
+//
+// For each service joined through its directory the pod asks the
+// directory for its contract at start and every --contract-poll-interval
+// (a minute). A higher version that verifies and only adds to the version
+// served (contract.CheckUpgrade says exactly what that means) is taken up
+// without a restart when the pod runs with --auto-upgrade, or when the
+// owner joins the service again: the pod ends the membership's websockets
+// and background work, closes its store and opens it again with the new
+// contract (writes answer UNAVAILABLE for that moment, reads go on), then
+// serves the new API; if the store does not open, it opens it again with
+// the old contract. A version that changes or removes is refused: the pod
+// logs why once ("Refused a contract upgrade that changes or removes") and
+// keeps serving its version. GET /api/v1/status shows, for each such
+// service, its directory and the condition ContractUpToDate, whose reason
+// is UpToDate, Upgraded, UpgradeAvailable (without --auto-upgrade),
+// UpgradeRefused, UpgradeFailed or ContractUnverified.
+//
 // # Storage
 //
 // Each membership has its own store (podruntime/store) on the object store
@@ -110,4 +160,23 @@
 // most DefaultMaxConnsPerAddress. Refusals are counted per port and
 // reason; accept errors (too many open files) are counted and logged at
 // warn level, at most every 10 seconds.
+//
+// # Following other pods
+//
+// A contract's listen_relations make the pod follow the pods its
+// network_links name with one of the relations (in lower case), each class
+// of each pod on its own, at most 1,000 (follow.go): it subscribes to
+// C_updates at the followed pod over the peer port, with the membership's
+// certificate, reads what is new with C_connection(after: <last cursor>)
+// on each append event (the records always come from that query, so a
+// dropped event loses nothing), and appends each record, checked against
+// the destination class, to destination_class and feed_class. A record is
+// appended only when the destination holds no copy, found by
+// origin_member_id and origin_cursor (which the pod fills in) or else by
+// the primary key; a destination with neither is at-least-once, with a
+// warning. The last cursor of each followed class and pod is kept in
+// <DataDir>/state/follow-service-<sid>.json: without it a follow reads
+// from the beginning and copies nothing twice. Lost connections are
+// retried after a jittered wait of 1 s to 60 s, links are watched in the
+// store (and read again every minute), and only appends are copied.
 package podruntime

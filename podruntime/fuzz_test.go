@@ -60,7 +60,7 @@ func FuzzAuthorization(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(p.closeStores)
-	m := p.bySID[demoSID]
+	m := p.membership(demoSID)
 	tok, _, err := p.auth.issue(m)
 	if err != nil {
 		f.Fatal(err)

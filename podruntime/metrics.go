@@ -36,8 +36,8 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
 // out of file descriptors). Recursive queries are counted by service and
 // role (origin, forwarded, repeat for one answered before), refused ones by
 // reason (recursion.Reason, or caller), with a histogram of their time; calls
-// to other pods by outcome (ok, or the peer.Kind of the failure), and
-// records that followed pods delivered by outcome. Revocations of every owner token are counted
+// to other pods by outcome (ok, or the peer.Kind of the failure), records
+// that followed pods delivered by outcome, and the pods followed. Revocations of every owner token are counted
 // by reason (password_changed, logout_everywhere).
 type metrics struct {
 	reg          *prometheus.Registry
@@ -57,6 +57,7 @@ type metrics struct {
 	recursiveSeconds  *prometheus.HistogramVec
 	peerCalls         *prometheus.CounterVec
 	follows           *prometheus.CounterVec
+	followed          *prometheus.GaugeVec
 	handler           http.Handler
 }
 
@@ -133,9 +134,13 @@ func newMetrics() *metrics {
 	}, []string{"service", "outcome"})
 	m.follows = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "byoda_pod_follow_records_total",
-		Help: "Records of followed pods (listen_relations), by service and outcome (stored, duplicate, error).",
+		Help: "Records of followed pods (listen_relations), per destination class, by service and outcome (stored, duplicate, invalid for one the destination does not accept, error).",
 	}, []string{"service", "outcome"})
-	m.reg.MustRegister(m.recursiveQueries, m.recursiveRefusals, m.recursiveSeconds, m.peerCalls, m.follows)
+	m.followed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "byoda_pod_followed_pods",
+		Help: "Pods followed (listen_relations) at the moment, each class of each pod once, by service.",
+	}, []string{"service"})
+	m.reg.MustRegister(m.recursiveQueries, m.recursiveRefusals, m.recursiveSeconds, m.peerCalls, m.follows, m.followed)
 	m.reg.MustRegister(m.requests, m.latency, m.dataOps, m.dataLat, m.logins,
 		m.connsOpen, m.connRefused, m.acceptErrors, m.revocations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

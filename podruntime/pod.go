@@ -1,7 +1,6 @@
 package podruntime
 
 import (
-	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
@@ -17,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -47,9 +47,16 @@ type Pod struct {
 	objects    objstore.Store
 	storageURL string // without secrets, for status
 
-	members  []*membership // by service id
-	bySID    map[uint32]*membership
-	certsSNI map[string]*tls.Certificate // server certificates of the peer port by name
+	// members are the memberships, published copy-on-write so that a
+	// service can be joined, or its contract upgraded, while the pod
+	// serves (members.go); routing extends the ports' routes then.
+	members atomic.Pointer[memberSet]
+	routing routing
+	// dir and kek open the stores of services joined while the pod
+	// serves; joins is their state (join.go, upgrade.go).
+	dir   *pki.Dir
+	kek   store.KeyWrapper
+	joins joins
 
 	auth    *ownerAuth
 	metrics *metrics
@@ -57,6 +64,10 @@ type Pod struct {
 	// seen remembers the recursive queries the pod answered, for every
 	// membership.
 	seen *recursion.Seen
+	// followOpts tune following other pods (listen_relations); the zero
+	// value is the defaults.
+	followOpts followOptions
+	followers  followers
 }
 
 // membership is one joined service: its contract, the member's identity,
@@ -75,6 +86,11 @@ type membership struct {
 	cert       tls.Certificate
 	dataCert   []byte   // PEM chain of the member-data certificate, served to peers
 	network    *network // the graph: recursive and proxied queries
+	// life ends when the membership is retired (a new version of the
+	// contract took its place): its websockets and background work end
+	// with it.
+	life context.Context
+	end  context.CancelFunc
 }
 
 // New prepares a pod from cfg: it loads the account and membership keys from
@@ -86,8 +102,8 @@ func New(ctx context.Context, cfg Config) (*Pod, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	p := &Pod{cfg: cfg, log: cfg.Logger, now: cfg.Now, started: cfg.Now(), bySID: map[uint32]*membership{}, certsSNI: map[string]*tls.Certificate{},
-		seen: recursion.NewSeen(0)}
+	p := &Pod{cfg: cfg, log: cfg.Logger, now: cfg.Now, started: cfg.Now(), seen: recursion.NewSeen(0)}
+	p.members.Store(&memberSet{bySID: map[uint32]*membership{}, sni: map[string]*tls.Certificate{}})
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -103,9 +119,9 @@ func New(ctx context.Context, cfg Config) (*Pod, error) {
 		return nil, err
 	}
 	p.verifier = &pki.Verifier{Roots: roots, Network: cfg.Network, Now: cfg.Now}
-	account, err := dir.AccountKey(cfg.AccountID)
+	account, err := p.accountKey(ctx, dir)
 	if err != nil {
-		return nil, fmt.Errorf("account %s: %w; create it with 'byoda pki account' or check --account", cfg.AccountID, err)
+		return nil, err
 	}
 	accountKey, ok := account.Key.(*ecdsa.PrivateKey)
 	if !ok {
@@ -113,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Pod, error) {
 	}
 	p.accountName = account.Cert.Subject.CommonName
 	p.accountCert = account.TLSCertificate()
-	p.certsSNI[p.accountName] = &p.accountCert
+	p.members.Store(&memberSet{bySID: map[uint32]*membership{}, sni: map[string]*tls.Certificate{p.accountName: &p.accountCert}})
 
 	password, err := readPassword(cfg.OwnerPasswordFile)
 	if err != nil {
@@ -150,38 +166,47 @@ func New(ctx context.Context, cfg Config) (*Pod, error) {
 			p.closeStores()
 		}
 	}()
+	p.dir, p.kek = dir, kek
 	for _, file := range cfg.ContractFiles {
-		m, err := p.join(ctx, dir, file, kek)
+		m, err := p.join(ctx, dir, file)
 		if err != nil {
 			return nil, err
 		}
-		p.members = append(p.members, m)
-		p.bySID[m.sid] = m
-		p.certsSNI[m.memberName] = &m.cert
+		p.publish(m)
 	}
-	slices.SortFunc(p.members, func(a, b *membership) int { return cmp.Compare(a.sid, b.sid) })
+	if err := p.joinAtStart(ctx); err != nil {
+		return nil, err
+	}
 	joined = true
 	return p, nil
 }
 
 // join loads a contract and the membership of its service, and opens the
 // membership's store.
-func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.KeyWrapper) (*membership, error) {
+func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string) (*membership, error) {
 	c, err := p.loadContract(file)
 	if err != nil {
 		return nil, err
 	}
 	sid := c.ServiceID
-	if p.bySID[sid] != nil {
+	if p.membership(sid) != nil {
 		return nil, fmt.Errorf("--contract %s: service %d is already joined from another --contract", file, sid)
 	}
 	mid, err := findMember(dir, sid, p.cfg.Members[sid])
 	if err != nil {
 		return nil, fmt.Errorf("--contract %s: %w", file, err)
 	}
+	return p.newMembership(ctx, c, mid, "--contract "+file)
+}
+
+// newMembership opens the membership mid of the service of contract c
+// with the keys in the PKI directory: its store, its API and its client
+// of other pods. where names the membership's origin in errors.
+func (p *Pod) newMembership(ctx context.Context, c *contract.Contract, mid uuid.UUID, where string) (*membership, error) {
+	dir, kek, sid := p.dir, p.kek, c.ServiceID
 	kp, err := dir.MemberKey(sid, mid)
 	if err != nil {
-		return nil, fmt.Errorf("--contract %s: membership of service %d: %w", file, sid, err)
+		return nil, fmt.Errorf("%s: membership of service %d: %w", where, sid, err)
 	}
 	m := &membership{
 		contract:   c,
@@ -193,11 +218,11 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 	}
 	dataKP, err := dir.MemberDataKey(sid, mid)
 	if err != nil {
-		return nil, fmt.Errorf("--contract %s: member-data key of service %d: %w", file, sid, err)
+		return nil, fmt.Errorf("%s: member-data key of service %d: %w", where, sid, err)
 	}
 	dataKey, ok := dataKP.Key.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("--contract %s: the member-data key of service %d is a %T; want ECDSA P-256", file, sid, dataKP.Key)
+		return nil, fmt.Errorf("%s: the member-data key of service %d is a %T; want ECDSA P-256", where, sid, dataKP.Key)
 	}
 	m.dataCert = pki.EncodeCertificates(dataKP.Chain...)
 	client, err := peer.New(peer.Options{
@@ -211,9 +236,15 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 	if err != nil {
 		return nil, fmt.Errorf("service %d: peer client: %w", sid, err)
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			client.Close()
+		}
+	}()
 	m.network = &network{
 		m: m, self: mid, client: client, seen: p.seen, dataKey: dataKey, now: p.now, metrics: p.metrics,
-		sid: strconv.FormatUint(uint64(sid), 10),
+		sid: strconv.FormatUint(uint64(sid), 10), fanOut: p.cfg.FanOut,
 		keys: recursion.NewKeys(p.verifier, func(ctx context.Context, _ uint32, mid uuid.UUID) ([]*x509.Certificate, error) {
 			return client.DataCert(ctx, mid)
 		}, 0),
@@ -257,7 +288,9 @@ func (p *Pod) join(ctx context.Context, dir *pki.Dir, file string, kek store.Key
 		return nil, fmt.Errorf("service %d: GraphQL schema: %w", sid, err)
 	}
 	m.graphql = h
-	p.log.Info("Joined service", "service", sid, "name", c.Name, "version", c.Version, "member", mid.String(), "contract", file)
+	m.life, m.end = context.WithCancel(context.Background())
+	opened = true
+	p.log.Info("Joined service", "service", sid, "name", c.Name, "version", c.Version, "member", mid.String(), "from", where)
 	return m, nil
 }
 
@@ -329,24 +362,9 @@ func findMember(dir *pki.Dir, sid uint32, want uuid.UUID) (uuid.UUID, error) {
 	if want != uuid.Nil {
 		return want, nil
 	}
-	serviceDir := filepath.Join(dir.Path(), "service-"+strconv.FormatUint(uint64(sid), 10))
-	entries, err := os.ReadDir(serviceDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	ids, err := memberIDs(dir, sid)
+	if err != nil {
 		return uuid.Nil, err
-	}
-	var ids []uuid.UUID
-	for _, e := range entries {
-		name, ok := strings.CutPrefix(e.Name(), "member-")
-		if !ok || !e.IsDir() {
-			continue
-		}
-		id, err := uuid.Parse(name)
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(serviceDir, e.Name(), "member.crt")); err == nil {
-			ids = append(ids, id)
-		}
 	}
 	switch len(ids) {
 	case 0:
@@ -436,7 +454,11 @@ func (p *Pod) Close() { p.closeStores() }
 // closeStores closes every membership's store, waiting for writes in
 // flight.
 func (p *Pod) closeStores() {
-	for _, m := range p.members {
+	p.joins.mu.Lock()
+	defer p.joins.mu.Unlock()
+	p.joins.closed = true
+	for _, m := range p.memberships() {
+		m.end()
 		if m.network != nil {
 			m.network.client.Close()
 		}

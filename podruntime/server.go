@@ -16,7 +16,6 @@ import (
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/internal/requestid"
 	"github.com/byoda-go/byoda/podruntime/graphql"
-	"github.com/byoda-go/byoda/podruntime/peer"
 )
 
 // Timeouts and sizes of both servers. A websocket is exempt from the read
@@ -83,10 +82,7 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 			}
 		})
 	}
-	sids := make([]uint32, len(p.members))
-	for i, m := range p.members {
-		sids[i] = m.sid
-	}
+	sids := p.serviceIDs()
 	p.log.Info("Pod ready", "account", p.cfg.AccountID.String(), "owner", owner.Addr().String(), "peer", peer.Addr().String(),
 		"services", sids, "storage", p.storageURL, "startup", p.now().Sub(p.started).String(),
 		"max_conns", p.cfg.MaxConns, "max_conns_per_address", p.cfg.MaxConnsPerAddress)
@@ -101,6 +97,10 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 		}
 	}()
 
+	// The memberships' background work (upgrades, following other pods)
+	// uses the stores: it ends before they close.
+	stopBackground := p.startBackground(ctx)
+
 	var err error
 	select {
 	case <-ctx.Done():
@@ -108,6 +108,7 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 	case err = <-errc:
 		p.log.Error("Server failed; shutting down", "err", err)
 	}
+	stopBackground()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
@@ -164,7 +165,7 @@ func (p *Pod) peerTLS() *tls.Config {
 		ClientAuth: tls.RequireAndVerifyClientCert,
 		ClientCAs:  p.verifier.Roots,
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if c := p.certsSNI[hello.ServerName]; c != nil {
+			if c := p.members.Load().sni[hello.ServerName]; c != nil {
 				return c, nil
 			}
 			return &p.accountCert, nil
@@ -184,7 +185,7 @@ func (p *Pod) verifyPeer(cs tls.ConnectionState) error {
 	}
 	switch id.Role {
 	case pki.RoleMember, pki.RoleApp, pki.RoleService:
-		if p.bySID[id.ServiceID] != nil {
+		if p.membership(id.ServiceID) != nil {
 			return nil
 		}
 		return fmt.Errorf("%s: this pod has not joined service %d", id.Name, id.ServiceID)
@@ -230,9 +231,8 @@ func (p *Pod) ownerHandler() http.Handler {
 	mux.Handle("/api/v1/pod/logout-everywhere", p.route(portOwner, "logout", "", p.handleLogoutEverywhere))
 	mux.Handle("/api/v1/status", p.route(portOwner, "status", "", p.handleStatus))
 	mux.Handle("/metrics", p.route(portOwner, "metrics", "", p.handleMetrics))
-	for _, m := range p.members {
-		mux.Handle(m.path, p.route(portOwner, "data", sidLabel(m.sid), p.ownerData(m)))
-	}
+	mux.Handle("/api/v1/pod/join", p.route(portOwner, "join", "", p.handleJoin))
+	p.routeMemberships(mux, p.ownerRoutes)
 	mux.Handle("/", p.route(portOwner, "other", "", p.notFound))
 	return requestid.Handler(mux)
 }
@@ -240,10 +240,7 @@ func (p *Pod) ownerHandler() http.Handler {
 // peerHandler routes the peer port: the GraphQL APIs only.
 func (p *Pod) peerHandler() http.Handler {
 	mux := http.NewServeMux()
-	for _, m := range p.members {
-		mux.Handle(m.path, p.route(portPeer, "data", sidLabel(m.sid), p.peerData(m)))
-		mux.Handle(peer.DataCertPath(m.sid), p.route(portPeer, "data-cert", sidLabel(m.sid), m.serveDataCert(m.dataCert)))
-	}
+	p.routeMemberships(mux, p.peerRoutes)
 	mux.Handle("/", p.route(portPeer, "other", "", p.notFound))
 	return requestid.Handler(mux)
 }
@@ -253,8 +250,12 @@ func sidLabel(sid uint32) string { return strconv.FormatUint(uint64(sid), 10) }
 // ownerData serves a service's GraphQL API on the owner port: the owner
 // with a token, anonymous without. The token's session goes along in the
 // context, for a websocket to end with it.
-func (p *Pod) ownerData(m *membership) handlerFunc {
+func (p *Pod) ownerData(sid uint32) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		m := p.membership(sid)
+		if m == nil {
+			return p.notFound(w, r)
+		}
 		caller, s, err := p.ownerCaller(r, m)
 		if err != nil {
 			return err
@@ -263,15 +264,19 @@ func (p *Pod) ownerData(m *membership) handlerFunc {
 		if s != nil {
 			ctx = context.WithValue(ctx, sessionKey{}, s)
 		}
-		m.graphql.ServeHTTP(w, r.WithContext(ctx))
+		m.serveGraphQL(w, r.WithContext(ctx))
 		return nil
 	}
 }
 
 // peerData serves a service's GraphQL API on the peer port, to the caller
 // the client certificate says.
-func (p *Pod) peerData(m *membership) handlerFunc {
+func (p *Pod) peerData(sid uint32) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		m := p.membership(sid)
+		if m == nil {
+			return p.notFound(w, r)
+		}
 		id, err := p.peerIdentity(r)
 		if err != nil {
 			return errorf(http.StatusForbidden, codeForbidden, "client certificate refused: %v", err)
@@ -281,14 +286,15 @@ func (p *Pod) peerData(m *membership) handlerFunc {
 			return err
 		}
 		ctx := withPeerIdentity(graphql.WithCaller(r.Context(), caller), id)
-		m.graphql.ServeHTTP(w, r.WithContext(ctx))
+		m.serveGraphQL(w, r.WithContext(ctx))
 		return nil
 	}
 }
 
 func (p *Pod) notFound(_ http.ResponseWriter, r *http.Request) error {
-	paths := make([]string, len(p.members))
-	for i, m := range p.members {
+	list := p.memberships()
+	paths := make([]string, len(list))
+	for i, m := range list {
 		paths[i] = m.path
 	}
 	return errorf(http.StatusNotFound, codeNotFound, "no such endpoint %s; this pod serves GraphQL at %v", r.URL.Path, paths)

@@ -71,8 +71,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.closeStores()
-		if p.bySID[demoSID].memberID != second {
-			t.Fatalf("member %s, want %s", p.bySID[demoSID].memberID, second)
+		if p.membership(demoSID).memberID != second {
+			t.Fatalf("member %s, want %s", p.membership(demoSID).memberID, second)
 		}
 	})
 
@@ -227,9 +227,9 @@ func TestServe(t *testing.T) {
 		}
 	}
 	// The stores are closed.
-	if _, err := sp.pod.bySID[demoSID].store.Get(t.Context(), "person"); err == nil {
+	if _, err := sp.pod.membership(demoSID).store.Get(t.Context(), "person"); err == nil {
 		// Reads answer from memory even after Close; writes must fail.
-		if _, err := sp.pod.bySID[demoSID].store.Append(t.Context(), "tags", "x"); err == nil {
+		if _, err := sp.pod.membership(demoSID).store.Append(t.Context(), "tags", "x"); err == nil {
 			t.Error("the store still takes writes after shutdown")
 		}
 	}

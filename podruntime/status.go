@@ -31,6 +31,10 @@ type serviceStatus struct {
 	MemberID        string `json:"member_id"`
 	GraphQLPath     string `json:"graphql_path"`
 	Records         int    `json:"records"`
+	// ServiceURL and Conditions are set for a service joined through its
+	// directory (ConditionContractUpToDate).
+	ServiceURL string      `json:"service_url,omitempty"`
+	Conditions []condition `json:"conditions,omitempty"`
 }
 
 type storageStatus struct {
@@ -45,6 +49,7 @@ func (p *Pod) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := p.now()
 	info := version.Get()
+	list := p.memberships()
 	st := statusResponse{
 		Version:       info.Version,
 		Commit:        info.Commit,
@@ -52,10 +57,10 @@ func (p *Pod) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Network:       p.cfg.Network,
 		StartedAt:     p.started.UTC(),
 		UptimeSeconds: now.Sub(p.started).Seconds(),
-		Services:      make([]serviceStatus, len(p.members)),
+		Services:      make([]serviceStatus, len(list)),
 		Storage:       storageStatus{URL: p.storageURL},
 	}
-	for i, m := range p.members {
+	for i, m := range list {
 		st.Services[i] = serviceStatus{
 			ServiceID:       m.sid,
 			Name:            m.contract.Name,
@@ -64,6 +69,7 @@ func (p *Pod) handleStatus(w http.ResponseWriter, r *http.Request) error {
 			GraphQLPath:     m.path,
 			Records:         m.store.Stats().Records,
 		}
+		st.Services[i].ServiceURL, st.Services[i].Conditions = p.serviceConditions(m.sid)
 	}
 	if err := p.probe.check(r.Context()); err != nil {
 		st.Storage.Error = err.Error()

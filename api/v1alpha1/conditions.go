@@ -29,6 +29,10 @@ const (
 	// ConditionJoined says a Membership's contract and member certificate are
 	// in its DataPod's Deployment.
 	ConditionJoined = "Joined"
+
+	// ConditionDirectoryReady says a Service's directory runs: its contract
+	// is countersigned and its Deployment has an available pod.
+	ConditionDirectoryReady = "DirectoryReady"
 )
 
 // Condition reasons. They are part of the API: tools and people match on
@@ -39,8 +43,12 @@ const (
 	// ReasonNotReady: some condition is not True; the message says which.
 	ReasonNotReady = "NotReady"
 	// ReasonDeploymentUnavailable: a DataPod's conditions are True but its
-	// Deployment has no available replica yet.
+	// Deployment has no available replica yet; or a Service's directory
+	// Deployment has none.
 	ReasonDeploymentUnavailable = "DeploymentUnavailable"
+	// ReasonDeploymentAvailable: a Service's directory Deployment has an
+	// available pod of its current spec.
+	ReasonDeploymentAvailable = "Available"
 	// ReasonNoMemberships: a DataPod's conditions are True but it has joined
 	// no service, so its Deployment runs no pod: `byoda pod` serves
 	// services. Create a Membership.
@@ -99,10 +107,29 @@ const (
 	ReasonServiceNotFound = "ServiceNotFound"
 	// ReasonServiceNotReady: the Service's contract or CAs are not ready.
 	ReasonServiceNotReady = "ServiceNotReady"
-	// ReasonRemoteServiceUnsupported: joining a service of another cluster
-	// (spec.service.serviceID) needs the service directory, which this
-	// version of the operator does not talk to yet.
-	ReasonRemoteServiceUnsupported = "RemoteServiceUnsupported"
+	// ReasonNetworkDataKeyUnusable: the Secret with the network data key
+	// (the operator's --network-data-secret), which countersigns a
+	// Service's contract for its directory, is missing, holds no key pair
+	// of network.network-data.<network>, or one of another network root.
+	ReasonNetworkDataKeyUnusable = "NetworkDataKeyUnusable"
+
+	// ReasonDataPodNotReady: a Membership of a remote service waits for its
+	// DataPod's account certificates, which bring the network root that
+	// the service's directory is checked against.
+	ReasonDataPodNotReady = "DataPodNotReady"
+	// ReasonDirectoryUnreachable: the remote service's directory did not
+	// answer, answered with a server error, or did not prove with its TLS
+	// certificate that it is the service's; the operator tries again after
+	// its retry interval.
+	ReasonDirectoryUnreachable = "DirectoryUnreachable"
+	// ReasonDirectoryRefused: the remote service's directory refused a
+	// request (a 4xx answer); the message says why. The operator tries
+	// again after its retry interval.
+	ReasonDirectoryRefused = "DirectoryRefused"
+	// ReasonContractUnverified: the contract the remote service's directory
+	// publishes does not carry valid signatures of the service and the
+	// network, or is another service's.
+	ReasonContractUnverified = "ContractUnverified"
 	// ReasonDuplicateService: the DataPod already has another membership of
 	// the same service.
 	ReasonDuplicateService = "DuplicateService"

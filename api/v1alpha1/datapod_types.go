@@ -135,11 +135,12 @@ type OwnerSpec struct {
 	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
 }
 
-// PodServiceSpec configures the Service in front of a pod.
+// PodServiceSpec configures the Kubernetes Service in front of a pod (a
+// DataPod's, or a service directory's).
 type PodServiceSpec struct {
 	// Type of the Service: LoadBalancer (the default) gives the pod the
-	// address its DNS name points at; ClusterIP and NodePort need
-	// spec.dns.target.
+	// address its DNS name points at; ClusterIP and NodePort need a
+	// dns.target.
 	// +kubebuilder:validation:Enum=LoadBalancer;ClusterIP;NodePort
 	// +kubebuilder:default=LoadBalancer
 	// +optional
@@ -154,7 +155,8 @@ type PodServiceSpec struct {
 // DNSSpec configures a DNS record published through external-dns.
 type DNSSpec struct {
 	// Target is the IP address or host name the record points at. Empty
-	// means the load-balancer address of the DataPod's Service.
+	// means the load-balancer address of the Kubernetes Service in front
+	// of the pod (of the DataPod, or of the service's directory).
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="isIP(self) || self.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?[.])*[a-z0-9]([-a-z0-9]*[a-z0-9])?[.]?$')",message="dns.target must be an IP address or a lower-case DNS name"
 	// +optional

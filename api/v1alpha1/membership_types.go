@@ -27,6 +27,7 @@ type MembershipSpec struct {
 // its id.
 // +kubebuilder:validation:XValidation:rule="has(self.name) != has(self.serviceID)",message="set exactly one of service.name (a Service in this cluster) and service.serviceID (a remote service)"
 // +kubebuilder:validation:XValidation:rule="!has(self.namespace) || has(self.name)",message="service.namespace goes with service.name"
+// +kubebuilder:validation:XValidation:rule="!has(self.directoryURL) || has(self.serviceID)",message="service.directoryURL goes with service.serviceID (a remote service)"
 type ServiceReference struct {
 	// Name of a Service in this cluster.
 	// +kubebuilder:validation:MaxLength=253
@@ -39,11 +40,23 @@ type ServiceReference struct {
 	Namespace string `json:"namespace,omitempty"`
 
 	// ServiceID of a service run elsewhere, joined through its service
-	// directory. Not supported by this version of the operator yet.
+	// directory: the operator fetches the contract there and checks the
+	// service's and the network's signatures, and sends the member's CSRs
+	// there. The member key stays in the Membership's namespace.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=4294967295
 	// +optional
 	ServiceID *int64 `json:"serviceID,omitempty"`
+
+	// DirectoryURL is where the remote service's directory is reached.
+	// Empty means https://service.service-<serviceID>.<network>. Whatever
+	// the URL, the directory must present the service's TLS certificate,
+	// service.service-<serviceID>.<network>, issued under the network's
+	// root.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="self.matches('^https://[^/?#@ ]+(/[^?# ]*)?$') && isURL(self)",message="service.directoryURL must be an https URL without user, query or fragment, such as https://service.service-4711.byoda.net"
+	// +optional
+	DirectoryURL string `json:"directoryURL,omitempty"`
 }
 
 // MembershipStatus is what the operator observed and did for a Membership.
@@ -76,9 +89,9 @@ type MembershipStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Membership is a DataPod's membership of a Service: a member id and key, a
-// member certificate signed by the service's members CA, the service's
-// contract in the pod, and a DNS name.
+// Membership is a DataPod's membership of a service, in this cluster or
+// remote: a member id and key, a member certificate signed by the
+// service's members CA, the service's contract in the pod, and a DNS name.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status

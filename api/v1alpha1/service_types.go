@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -23,6 +24,60 @@ type ServiceSpec struct {
 	// services CA.
 	// +optional
 	Network NetworkSpec `json:"network,omitempty"`
+
+	// Directory configures the service's directory (byoda service), which
+	// the operator runs for the Service: it publishes the countersigned
+	// contract, signs the CSRs of members that join from other clusters
+	// with the members CA, and answers searches.
+	// +optional
+	Directory DirectorySpec `json:"directory,omitempty"`
+}
+
+// DirectorySpec configures the Deployment, Service and DNS name of a
+// service's directory.
+type DirectorySpec struct {
+	// Image is the byoda container image. Empty means the operator's --image.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Resources of the directory's container. Empty means requests of 50m
+	// CPU and 64Mi memory and a 256Mi memory limit.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Service configures the Kubernetes Service in front of the directory.
+	// +optional
+	Service PodServiceSpec `json:"service,omitempty"`
+
+	// DNS configures the directory's DNS name, service.service-<service
+	// id>.<network>, which external-dns publishes: the name on its TLS
+	// certificate, where members of other clusters reach it.
+	// +optional
+	DNS DNSSpec `json:"dns,omitempty"`
+
+	// Storage is where the directory keeps its registry.
+	// +optional
+	Storage DirectoryStorage `json:"storage,omitempty"`
+}
+
+// DirectoryStorage selects the registry of a service directory: a SQLite
+// file on a volume claim, a PostgreSQL database, or (neither) a SQLite file
+// on an emptyDir volume, lost with the pod: for tests and demonstrations
+// only.
+// +kubebuilder:validation:XValidation:rule="!(has(self.claimName) && has(self.databaseSecretRef))",message="set at most one of directory.storage.claimName and directory.storage.databaseSecretRef"
+type DirectoryStorage struct {
+	// ClaimName is a PersistentVolumeClaim in the Service's namespace for
+	// the SQLite registry.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ClaimName string `json:"claimName,omitempty"`
+
+	// DatabaseSecretRef selects a Secret key, in the Service's namespace,
+	// holding the URL of a PostgreSQL database (postgres://...; key "url"
+	// when no key is given).
+	// +optional
+	DatabaseSecretRef *SecretKeyReference `json:"databaseSecretRef,omitempty"`
 }
 
 // ContractSource holds a contract inline or names the ConfigMap holding it.
@@ -86,7 +141,19 @@ type ServiceStatus struct {
 	// +optional
 	MembersIssuer string `json:"membersIssuer,omitempty"`
 
-	// Conditions: ContractValid, CAReady, CertificateReady and Ready.
+	// DirectoryURL is where members of other clusters reach the service's
+	// directory: https://service.service-<service id>.<network>.
+	// +optional
+	DirectoryURL string `json:"directoryURL,omitempty"`
+
+	// Address is where the directory's DNS name points:
+	// spec.directory.dns.target or the load-balancer address of its
+	// Service.
+	// +optional
+	Address string `json:"address,omitempty"`
+
+	// Conditions: ContractValid, CAReady, CertificateReady, DirectoryReady,
+	// DNSReady and Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -94,9 +161,9 @@ type ServiceStatus struct {
 }
 
 // Service is a byoda service: its contract, published for the pods that
-// join it, and its CA hierarchy (service CA, members CA and apps CA as
+// join it, its CA hierarchy (service CA, members CA and apps CA as
 // cert-manager Certificates and Issuers, with the service's TLS and data
-// certificates).
+// certificates), and its directory.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -106,6 +173,8 @@ type ServiceStatus struct {
 // +kubebuilder:printcolumn:name="Version",type=integer,JSONPath=`.status.contractVersion`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Directory",type=string,JSONPath=`.status.directoryURL`,priority=1
+// +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.status.address`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 52",message="a Service's name must be at most 52 characters: it prefixes the names of its Certificates and Issuers"
 type Service struct {

@@ -33,7 +33,14 @@ type MemberCerts struct {
 	TLSRevision, DataRevision int
 	Contract                  []byte
 	ContractVersion           int
+	// Published, for a member of a remote service, identifies the
+	// member-data certificate, contract version and address last
+	// published to the service's directory (empty: none).
+	Published string
 }
+
+// AnnotationPublished on a member Secret is MemberCerts.Published.
+const AnnotationPublished = "byoda.net/member-data-published"
 
 // AnnotationContractVersion on a member Secret is the version of the
 // contract in it.
@@ -46,13 +53,17 @@ func MemberSecret(m *byodav1alpha1.Membership, mid MemberIdentity, certs MemberC
 	labels := MembershipLabels(m)
 	labels[byodav1alpha1.LabelMemberID] = mid.ID.String()
 	labels[byodav1alpha1.LabelServiceID] = mid.serviceIDString()
+	annotations := map[string]string{
+		AnnotationRevision + "member":      strconv.Itoa(certs.TLSRevision),
+		AnnotationRevision + "member-data": strconv.Itoa(certs.DataRevision),
+		AnnotationContractVersion:          strconv.Itoa(certs.ContractVersion),
+	}
+	if certs.Published != "" {
+		annotations[AnnotationPublished] = certs.Published
+	}
 	return corev1ac.Secret(MemberSecretName(m), m.Namespace).
 		WithLabels(labels).
-		WithAnnotations(map[string]string{
-			AnnotationRevision + "member":      strconv.Itoa(certs.TLSRevision),
-			AnnotationRevision + "member-data": strconv.Itoa(certs.DataRevision),
-			AnnotationContractVersion:          strconv.Itoa(certs.ContractVersion),
-		}).
+		WithAnnotations(annotations).
 		WithOwnerReferences(OwnerReference(m, KindMembership)).
 		WithType(corev1.SecretTypeOpaque).
 		WithData(map[string][]byte{

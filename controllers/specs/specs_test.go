@@ -346,3 +346,160 @@ func TestRenewAt(t *testing.T) {
 		t.Errorf("RenewAt = %s, want %s", got, want)
 	}
 }
+
+func directoryInputs(svc *byodav1alpha1.Service) DirectoryInputs {
+	return DirectoryInputs{Service: svc, Network: "byoda.test", DefaultImage: "ghcr.io/byoda-go/byoda:v0.1.0", ConfigHash: "0123456789abcdef01234567"}
+}
+
+func TestDirectoryGolden(t *testing.T) {
+	svc := service()
+	golden(t, "directory-deployment", DirectoryDeployment(directoryInputs(svc)))
+	golden(t, "directory-service", DirectoryService(svc))
+	golden(t, "directory-dnsendpoint", DirectoryDNSEndpoint(svc, "byoda.test", "192.0.2.20"))
+	golden(t, "directory-configmap", DirectoryConfigMap(svc, "byoda.test", []byte(`{"service_id": 4711}`), "abcdef"))
+
+	pg := service()
+	pg.Spec.Directory = byodav1alpha1.DirectorySpec{
+		Image:     "registry.example.com/byoda:dev",
+		Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}},
+		Service:   byodav1alpha1.PodServiceSpec{Type: corev1.ServiceTypeClusterIP, Annotations: map[string]string{"example.com/lb": "internal"}},
+		DNS:       byodav1alpha1.DNSSpec{Target: "dir.example.com", TTL: 60},
+		Storage:   byodav1alpha1.DirectoryStorage{DatabaseSecretRef: &byodav1alpha1.SecretKeyReference{Name: "addressbook-db"}},
+	}
+	golden(t, "directory-deployment-postgres", DirectoryDeployment(directoryInputs(pg)))
+	golden(t, "directory-service-clusterip", DirectoryService(pg))
+	claim := service()
+	claim.Spec.Directory.Storage.ClaimName = "addressbook-registry"
+	dep := DirectoryDeployment(directoryInputs(claim))
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if *v.Name == "data" && (v.PersistentVolumeClaim == nil || *v.PersistentVolumeClaim.ClaimName != "addressbook-registry") {
+			t.Errorf("data volume %+v; want the claim addressbook-registry", v)
+		}
+	}
+}
+
+// TestDirectoryArgs checks the launch contract of a service directory from
+// the operator's side: the arguments parse, as `byoda service` parses
+// them, into what the directory needs, and the volumes put there, from
+// Secrets laid out as cert-manager writes them, a PKI directory that
+// internal/pki opens as the directory does.
+func TestDirectoryArgs(t *testing.T) {
+	in := directoryInputs(service())
+	args := DirectoryArgs(in)
+	if args[0] != "service" {
+		t.Fatalf("DirectoryArgs()[0] = %q; want the service subcommand", args[0])
+	}
+	got, err := launch.ParseServiceDirectory(args[1:])
+	if err != nil {
+		t.Fatalf("byoda service cannot parse the operator's arguments %q: %v", args, err)
+	}
+	want := launch.ServiceDirectory{
+		PKIDir:       "/etc/byoda/pki",
+		ServiceID:    4711,
+		ContractFile: "/etc/byoda/service-contract/contract.json",
+		DataDir:      "/var/lib/byoda",
+		Listen:       ":8443",
+		LogLevel:     slog.LevelInfo,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parsed DirectoryArgs:\n got %+v\nwant %+v", got, want)
+	}
+
+	// Secrets and the ConfigMap as they are in the cluster: cert-manager
+	// puts the chain without the root in tls.crt and the root in ca.crt.
+	now := time.Now()
+	src := t.TempDir()
+	d, err := pki.InitNetwork(src, "byoda.test", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateService(4711, now); err != nil {
+		t.Fatal(err)
+	}
+	root, err := d.RootCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := in.Service
+	objects := map[string]map[string][]byte{
+		DirectoryName(svc): {KeyNetworkJSON: pki.NetworkJSON("byoda.test"), KeyContract: []byte(`{}`)},
+	}
+	for name, s := range map[string]pki.Subject{
+		CAName(svc, MembersCA): {Kind: pki.KindMembersCA, ServiceID: 4711, Network: "byoda.test"},
+		ServiceTLSName(svc):    {Kind: pki.KindService, ServiceID: 4711, Network: "byoda.test"},
+		ServiceDataName(svc):   {Kind: pki.KindServiceData, ServiceID: 4711, Network: "byoda.test"},
+	} {
+		kp, err := d.KeyPair(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := pki.EncodeKey(kp.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects[name] = map[string][]byte{
+			corev1.TLSCertKey: pki.EncodeCertificates(kp.Chain...), corev1.TLSPrivateKeyKey: key,
+			cmmeta.TLSCAKey: pki.EncodeCertificates(root),
+		}
+	}
+	mounted := t.TempDir()
+	dep := DirectoryDeployment(in)
+	spec := dep.Spec.Template.Spec
+	mounts := map[string]string{}
+	for _, m := range spec.Containers[0].VolumeMounts {
+		mounts[*m.Name] = *m.MountPath
+	}
+	write := func(volume, object string, items []corev1ac.KeyToPathApplyConfiguration) {
+		for _, it := range items {
+			v, ok := objects[object][*it.Key]
+			if !ok {
+				t.Fatalf("volume %s: %s has no key %s", volume, object, *it.Key)
+			}
+			p := filepath.Join(mounted, filepath.FromSlash(path.Join(mounts[volume], *it.Path)))
+			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, v, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, v := range spec.Volumes {
+		switch {
+		case v.ConfigMap != nil:
+			write(*v.Name, *v.ConfigMap.Name, v.ConfigMap.Items)
+		case v.Projected != nil:
+			for _, s := range v.Projected.Sources {
+				if s.Secret != nil {
+					write(*v.Name, *s.Secret.Name, s.Secret.Items)
+				} else {
+					write(*v.Name, *s.ConfigMap.Name, s.ConfigMap.Items)
+				}
+			}
+		}
+	}
+	at := func(p string) string { return filepath.Join(mounted, filepath.FromSlash(p)) }
+	if _, err := os.Stat(at(got.ContractFile)); err != nil {
+		t.Errorf("--contract: %v", err)
+	}
+	if mounts["data"] != got.DataDir {
+		t.Errorf("--data-dir %s is not the data volume's mount %s", got.DataDir, mounts["data"])
+	}
+	// What service.Run loads from --pki-dir.
+	md, err := pki.OpenDir(at(got.PKIDir))
+	if err != nil {
+		t.Fatalf("the mounted PKI directory: %v", err)
+	}
+	if _, err := md.RootCertificate(); err != nil {
+		t.Error(err)
+	}
+	if _, err := md.CA(pki.Subject{Kind: pki.KindMembersCA, ServiceID: 4711, Network: "byoda.test"}); err != nil {
+		t.Error(err)
+	}
+	if _, err := md.ServiceDataKey(4711); err != nil {
+		t.Error(err)
+	}
+	if _, err := md.ServiceKey(4711); err != nil {
+		t.Error(err)
+	}
+}

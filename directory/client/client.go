@@ -44,6 +44,9 @@ type Options struct {
 	// LocalAddr, when set, is the source address of connections (a pod on
 	// a loopback address of its own).
 	LocalAddr net.Addr
+	// Resolver, when set, resolves the URL's host name: the network's DNS
+	// server, for a directory known by its name in the network's zone.
+	Resolver *net.Resolver
 	// Timeout bounds each request; directory.RequestTimeout when zero.
 	Timeout time.Duration
 }
@@ -68,7 +71,7 @@ func New(baseURL string, o Options) (*Client, error) {
 		cert := *o.Certificate
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
-	dialer := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: o.LocalAddr}
+	dialer := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: o.LocalAddr, Resolver: o.Resolver}
 	tr := &http.Transport{
 		TLSClientConfig:     tc,
 		DialContext:         dialer.DialContext,

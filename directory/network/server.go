@@ -242,7 +242,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 // DirectoryName is the directory's own DNS name and the name of its
 // server certificate: dir.<net>.
-func DirectoryName(network string) string { return "dir." + network }
+func DirectoryName(network string) string { return directory.NetworkDirectoryName(network) }
 
 // published brings the DNS view up to date after a registration, so that
 // the answer to the request is also the answer DNS gives.

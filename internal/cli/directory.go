@@ -8,11 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/byoda-go/byoda/directory/network"
+	"github.com/byoda-go/byoda/internal/launch"
 )
 
 // databaseEnv names the environment variable that may hold a registry URL,
 // so that a PostgreSQL password need not appear on a command line.
-const databaseEnv = "BYODA_DATABASE_URL"
+const databaseEnv = launch.DatabaseEnv
 
 // directoryFlags are the flags of byoda directory that need parsing.
 type directoryFlags struct {

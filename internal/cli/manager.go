@@ -65,6 +65,7 @@ creates them). See docs/operator.md.`,
 	f.StringVar(&opts.Image, "image", defaultImage(), "byoda image of DataPods that name none")
 	f.IntVar(&opts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "workers per reconciler")
 	f.DurationVar(&opts.RetryInterval, "retry-interval", 0, "how long to wait before looking again at what cannot be watched (0: 30s)")
+	f.StringVar(&opts.NetworkDataSecret, "network-data-secret", controllers.DefaultNetworkDataSecret, "namespace/name of the Secret with the network data key pair, which countersigns Services' contracts for their directories")
 	f.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect a leader, so that only one replica reconciles")
 	f.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the operator's own, in a cluster)")
 	f.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")

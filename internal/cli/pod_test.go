@@ -23,7 +23,7 @@ func TestPodFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"pod"}, `required flag(s) "account", "contract", "data-dir", "network", "owner-password-file", "pki-dir" not set`},
+		{[]string{"pod"}, `required flag(s) "account", "data-dir", "network", "owner-password-file", "pki-dir" not set`},
 		{append(base, "--account", "nope"), `invalid argument "nope" for "--account" flag: want a UUID`},
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--member", "4711"), "want SID=MID"},
 		{append(base, "--account", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "--member", "x=3f2504e0-4f89-41d3-9a0c-0305e82c3301"), "want SID=MID"},

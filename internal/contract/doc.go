@@ -76,6 +76,13 @@
 // Records are checked against their class before they are stored with
 // Class.ValidateRecord (and Class.ValidatePatch for partial updates).
 //
+// # Upgrades
+//
+// CheckUpgrade decides whether a pod may take up a newer version of a
+// contract without a restart: the newer version must only add (new
+// classes, new optional fields, new listen relations and CORS origins),
+// and change nothing the older one defines but metadata and descriptions.
+//
 // # Signatures
 //
 // A contract is signed twice, with ECDSA P-256 over the SHA-256 digest of its

@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/peer"
 )
 
@@ -121,9 +119,4 @@ func (o *Owner) post(ctx context.Context, path string, body []byte, out any) err
 		return fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(data)))
 	}
 	return json.Unmarshal(data, out)
-}
-
-// memberName is the DNS name of p's membership of sid, for messages.
-func memberName(st *State, p *PodState, sid uint32) string {
-	return pki.MemberName(sid, p.MemberID(sid), st.Network) + ":" + strconv.Itoa(st.PeerPort)
 }

@@ -40,6 +40,14 @@ type State struct {
 	PeerPort  int `json:"peer_port"`
 	// Pods are the network's pods, in the order they were made.
 	Pods []PodState `json:"pods"`
+	// DirectoryURL is the network directory's URL, and DirectoryCA the
+	// file of its server certificate, which its clients trust.
+	DirectoryURL string `json:"directory_url,omitempty"`
+	DirectoryCA  string `json:"directory_ca,omitempty"`
+	// ServiceURL is the demo service's directory:
+	// https://service.service-<sid>.<net>:port, which the network's DNS
+	// resolves.
+	ServiceURL string `json:"service_url,omitempty"`
 }
 
 // PodState describes one pod of a local network.

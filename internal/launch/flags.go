@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/pflag"
@@ -71,9 +72,37 @@ type Pod struct {
 	// FanOut is how many other pods the pod asks at once for one query;
 	// zero is the default (recursion.DefaultMaxPeers).
 	FanOut int
+	// Joins are the service directories, each
+	// https://service.service-<sid>.<net>[:port], of services the pod
+	// joins at start unless it has joined them already: it makes the
+	// member's keys, has the service's members CA sign them and keeps them
+	// in PKIDir, and keeps the contract in DataDir. It needs Directory.
+	Joins []string
+	// Directory is the network directory's URL: where a pod registers its
+	// account when PKIDir has no certificate for it, and the DNS names of
+	// its account and memberships.
+	Directory string
+	// DirectoryCA is a PEM file of the certificates that verify the
+	// network directory's server certificate (the tls.crt a directory
+	// without a public certificate makes); default the system's roots.
+	DirectoryCA string
+	// Address is the IP address the pod publishes in the network's DNS;
+	// default the address PeerListen names, or else the one the pod's
+	// requests to the directory come from.
+	Address string
+	// AutoUpgrade takes up, without a restart, a newer contract version of
+	// a service joined through its directory when it only adds.
+	AutoUpgrade bool
+	// ContractPollInterval is how often the pod asks those directories for
+	// a newer contract; zero is DefaultContractPollInterval.
+	ContractPollInterval time.Duration
 	// LogLevel is the level of the pod's log.
 	LogLevel slog.Level
 }
+
+// DefaultContractPollInterval is how often a pod asks the directories of
+// the services it joined through them for a newer contract.
+const DefaultContractPollInterval = time.Minute
 
 // Bind defines the flags of `byoda pod` on fs, bound to p's fields, and
 // sets those fields to the flags' defaults.
@@ -96,12 +125,19 @@ func (p *Pod) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "most connections open at once on each port (default: a share of the open-file limit, at most 2048)")
 	fs.IntVar(&c.MaxConnsPerAddress, "max-conns-per-address", 0, "most connections from one client address (IPv6: one /64) on each port (default: a quarter of --max-conns, at most 64)")
 	fs.IntVar(&c.FanOut, "fanout", 0, "how many other pods to ask at once for one recursive query (default 32)")
+	fs.StringArrayVar(&c.Joins, "join", nil, "URL of a service directory, https://service.service-<sid>.<net>[:port], to join its service through (repeatable; needs --directory)")
+	fs.StringVar(&c.Directory, "directory", "", "URL of the network directory: registers the account when --pki-dir has no certificate for it, and the pod's DNS names")
+	fs.StringVar(&c.DirectoryCA, "directory-ca", "", "PEM file of the certificates that verify the network directory's certificate (default: the system's roots)")
+	fs.StringVar(&c.Address, "address", "", "IP address to publish in the network's DNS (default: the address of --peer-listen, else the one requests to the directory come from)")
+	fs.BoolVar(&c.AutoUpgrade, "auto-upgrade", false, "take up newer contract versions of services joined through their directories that only add, without a restart")
+	fs.DurationVar(&c.ContractPollInterval, "contract-poll-interval", 0, "how often to ask service directories for a newer contract (default 1m)")
 	p.LogLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&p.LogLevel), "log-level", "log level: debug, info, warn or error")
 }
 
 // Required are the flags `byoda pod` cannot run without.
-var Required = []string{"network", "pki-dir", "account", "data-dir", "owner-password-file", "contract"}
+// A pod also needs a --contract or a --join, which the pod checks.
+var Required = []string{"network", "pki-dir", "account", "data-dir", "owner-password-file"}
 
 // Args returns the arguments (after the pod subcommand) that make `byoda
 // pod` run with p: one flag for each field that differs from its default,
@@ -113,6 +149,25 @@ func (p Pod) Args() []string {
 	bound.Bind(fs)
 	// The flags point into bound: give it p's values and read them back.
 	bound = p
+	return flagArgs(fs)
+}
+
+// Parse reads the arguments of `byoda pod` (without the subcommand) as the
+// command does.
+func Parse(args []string) (Pod, error) {
+	var p Pod
+	fs := pflag.NewFlagSet("pod", pflag.ContinueOnError)
+	p.Bind(fs)
+	if err := parseFlags(fs, "byoda pod", args); err != nil {
+		return Pod{}, err
+	}
+	return p, nil
+}
+
+// flagArgs returns the arguments that set the flags of fs to their current
+// values: one flag for each that differs from its default, in the order of
+// definition, a repeatable flag once per value.
+func flagArgs(fs *pflag.FlagSet) []string {
 	var args []string
 	fs.VisitAll(func(f *pflag.Flag) {
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
@@ -134,20 +189,16 @@ func (p Pod) Args() []string {
 	return args
 }
 
-// Parse reads the arguments of `byoda pod` (without the subcommand) as the
-// command does.
-func Parse(args []string) (Pod, error) {
-	var p Pod
-	fs := pflag.NewFlagSet("pod", pflag.ContinueOnError)
+// parseFlags parses args into fs as command does: flags only.
+func parseFlags(fs *pflag.FlagSet, command string, args []string) error {
 	fs.SetOutput(discard{})
-	p.Bind(fs)
 	if err := fs.Parse(args); err != nil {
-		return Pod{}, err
+		return err
 	}
 	if fs.NArg() > 0 {
-		return Pod{}, fmt.Errorf("unexpected arguments %q: byoda pod takes flags only", fs.Args())
+		return fmt.Errorf("unexpected arguments %q: %s takes flags only", fs.Args(), command)
 	}
-	return p, nil
+	return nil
 }
 
 type discard struct{}

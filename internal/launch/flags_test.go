@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -25,13 +26,19 @@ func TestArgsRoundTrip(t *testing.T) {
 			4711: uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
 			7:    uuid.MustParse("6ba7b811-9dad-11d1-80b4-00c04fd430c8"),
 		},
-		AcceptRestore:      true,
-		FanOut:             4,
-		MaxConns:           100,
-		MaxConnsPerAddress: 10,
-		DNSServer:          "10.96.0.10:53",
-		PeerPort:           8444,
-		LogLevel:           slog.LevelDebug,
+		AcceptRestore:        true,
+		FanOut:               4,
+		MaxConns:             100,
+		MaxConnsPerAddress:   10,
+		DNSServer:            "10.96.0.10:53",
+		PeerPort:             8444,
+		Joins:                []string{"https://service.service-4711.byoda.test", "https://service.service-7.byoda.test:8443"},
+		Directory:            "https://dir.byoda.test",
+		DirectoryCA:          "/etc/byoda/directory/tls.crt",
+		Address:              "203.0.113.7",
+		AutoUpgrade:          true,
+		ContractPollInterval: 90 * time.Second,
+		LogLevel:             slog.LevelDebug,
 	}
 	defaults := Pod{Listen: "127.0.0.1:8443", PeerListen: "127.0.0.1:8444", PeerPort: DefaultPeerPort}
 	for name, p := range map[string]Pod{"every flag": full, "defaults": defaults} {
@@ -66,6 +73,50 @@ func TestParseErrors(t *testing.T) {
 		_, err := Parse(tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%q) = %v; want an error with %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestServiceDirectoryArgsRoundTrip(t *testing.T) {
+	full := ServiceDirectory{
+		PKIDir:           PKIDir,
+		ServiceID:        4711,
+		ContractFile:     ServiceContractFile,
+		DataDir:          DataDir,
+		Database:         "postgres://byoda@db.example.com:5432/service?sslmode=verify-full",
+		Listen:           ":8443",
+		TLSCert:          "/etc/tls/tls.crt",
+		TLSKey:           "/etc/tls/tls.key",
+		RegistrationRate: -1,
+		LogLevel:         slog.LevelWarn,
+	}
+	defaults := ServiceDirectory{Listen: ":443"}
+	for name, s := range map[string]ServiceDirectory{"every flag": full, "defaults": defaults} {
+		t.Run(name, func(t *testing.T) {
+			args := s.Args()
+			got, err := ParseServiceDirectory(args)
+			if err != nil {
+				t.Fatalf("ParseServiceDirectory(%q): %v", args, err)
+			}
+			if !reflect.DeepEqual(got, s) {
+				t.Errorf("ParseServiceDirectory(Args()) =\n%+v\nwant\n%+v\nargs %q", got, s, args)
+			}
+		})
+	}
+	if args := defaults.Args(); len(args) != 0 {
+		t.Errorf("Args of the defaults = %q; want none", args)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--service-id", "-1"}, `invalid argument "-1" for "--service-id"`},
+		{[]string{"--log-level", "loud"}, "want debug, info, warn or error"},
+		{[]string{"--member", "4711=x"}, "unknown flag: --member"},
+		{[]string{"extra"}, "byoda service takes flags only"},
+	} {
+		if _, err := ParseServiceDirectory(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseServiceDirectory(%q) = %v; want an error with %q", tc.args, err, tc.want)
 		}
 	}
 }

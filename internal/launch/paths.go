@@ -53,3 +53,20 @@ func ContractFileName(sid uint32) string {
 
 // ContractPath is where the contract of service sid is in a container.
 func ContractPath(sid uint32) string { return path.Join(ContractsDir, ContractFileName(sid)) }
+
+// Where `byoda service` finds its files in the container of a Service's
+// directory. Its PKI directory is at PKIDir and its registry in DataDir,
+// as a pod's.
+const (
+	// ServiceContractDir holds ServiceContractFileName, the contract the
+	// network countersigned.
+	ServiceContractDir = "/etc/byoda/service-contract"
+	// ServiceContractFileName is the contract file in ServiceContractDir.
+	ServiceContractFileName = "contract.json"
+	// ServiceContractFile is the path of the contract in a container.
+	ServiceContractFile = ServiceContractDir + "/" + ServiceContractFileName
+
+	// DirectoryPort is the container port of a service directory's HTTPS
+	// listener: a non-root process cannot bind 443.
+	DirectoryPort = 8443
+)

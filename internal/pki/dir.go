@@ -401,6 +401,23 @@ func (d *Dir) checkFree(subjects []Subject) error {
 	return nil
 }
 
+// Save writes the key and certificate chain of s into the directory, in
+// its layout: what a pod stores of the certificates a directory signed for
+// the keys it made itself. The chain must be of s. It never replaces a file
+// (ErrExists): a key once saved is the key of that name.
+func (d *Dir) Save(s Subject, kp *KeyPair) error {
+	if s.Network != d.network {
+		return fmt.Errorf("save %s: PKI directory %s is for network %q", s.Name(), d.path, d.network)
+	}
+	if cn := kp.Cert.Subject.CommonName; cn != s.Name() {
+		return fmt.Errorf("save %s: the certificate is for %q", s.Name(), cn)
+	}
+	if err := d.save(s, kp); err != nil {
+		return fmt.Errorf("save %s: %w", s.Name(), err)
+	}
+	return nil
+}
+
 // save writes the key (0600) and then the chain of s.
 func (d *Dir) save(s Subject, kp *KeyPair) error {
 	certFile, keyFile := d.Paths(s)

@@ -9,12 +9,14 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	externaldnsv1alpha1 "sigs.k8s.io/external-dns/apis/v1alpha1"
 
 	byodav1alpha1 "github.com/byoda-go/byoda/api/v1alpha1"
 	"github.com/byoda-go/byoda/controllers/specs"
@@ -53,7 +55,8 @@ func (e *env) testInvalidContract(t *testing.T) {
 	// Nothing was created: the terminal error also stops retries, so give
 	// the operator time to do wrong.
 	time.Sleep(2 * time.Second)
-	for _, list := range []client.ObjectList{&corev1.ConfigMapList{}, &cmv1.CertificateList{}, &cmv1.IssuerList{}, &corev1.SecretList{}} {
+	for _, list := range []client.ObjectList{&corev1.ConfigMapList{}, &cmv1.CertificateList{}, &cmv1.IssuerList{}, &corev1.SecretList{},
+		&appsv1.DeploymentList{}, &corev1.ServiceList{}, &externaldnsv1alpha1.DNSEndpointList{}} {
 		if err := e.c.List(t.Context(), list, client.InNamespace(ns)); err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +71,7 @@ func (e *env) testInvalidContract(t *testing.T) {
 	if err := e.c.Patch(t.Context(), svc, patch); err != nil {
 		t.Fatal(err)
 	}
-	e.waitAllTrue(svc, byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady, byodav1alpha1.ConditionCertificateReady)
+	e.waitAllTrue(svc, serviceConditions...)
 }
 
 // testCRDValidation: the API server refuses invalid specs with a message
@@ -113,6 +116,21 @@ func (e *env) testCRDValidation(t *testing.T) {
 			return m
 		}(), "set exactly one of service.name"},
 		{"service none", newMembership(ns, "m", "valid", "", ""), "set exactly one of service.name"},
+		{"directory url scheme", newRemoteMembership(ns, "m", "valid", 4711, "http://service.service-4711.byoda.test"),
+			"service.directoryURL must be an https URL"},
+		{"directory url query", newRemoteMembership(ns, "m", "valid", 4711, "https://dir.example.com/?x=1"),
+			"service.directoryURL must be an https URL"},
+		{"directory url local", func() client.Object {
+			m := newMembership(ns, "m", "valid", "", "svc")
+			m.Spec.Service.DirectoryURL = "https://dir.example.com"
+			return m
+		}(), "service.directoryURL goes with service.serviceID"},
+		{"directory storage both", func() client.Object {
+			s := newService(ns, "svc", 1, []byte(`{}`))
+			s.Spec.Directory.Storage = byodav1alpha1.DirectoryStorage{ClaimName: "registry",
+				DatabaseSecretRef: &byodav1alpha1.SecretKeyReference{Name: "db"}}
+			return s
+		}(), "set at most one of directory.storage.claimName and directory.storage.databaseSecretRef"},
 	} {
 		err := e.c.Create(ctx, tc.obj)
 		if err == nil {

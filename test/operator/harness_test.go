@@ -54,6 +54,7 @@ type env struct {
 	cm   *testenv.Process
 	log  string // the operator's log file
 	run  *runner
+	bin  string // the byoda binary, for suites that run it
 }
 
 // runner holds the operator's current in-process run, shared by subtests.
@@ -311,13 +312,23 @@ func errorLogger() logr.Logger {
 // reconcileCount returns how many reconciles the named controller has
 // finished in this process, from controller-runtime's metrics.
 func reconcileCount(controller string) (float64, error) {
+	total, err := counterValue("controller_runtime_reconcile_total", controller)
+	if err == nil && total == 0 {
+		err = errors.New("no reconciles counted")
+	}
+	return total, err
+}
+
+// counterValue returns the sum of one of controller-runtime's counters
+// over the series of the named controller, in this process.
+func counterValue(metric, controller string) (float64, error) {
 	families, err := crmetrics.Registry.Gather()
 	if err != nil {
 		return 0, err
 	}
 	var total float64
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != metric {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -327,9 +338,6 @@ func reconcileCount(controller string) (float64, error) {
 				}
 			}
 		}
-	}
-	if total == 0 {
-		return 0, errors.New("no reconciles counted")
 	}
 	return total, nil
 }

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	appsv1 "k8s.io/api/apps/v1"
@@ -30,7 +32,15 @@ import (
 // Stability restarts the operator.
 func TestOperator(t *testing.T) {
 	e := newEnv(t)
+	bin, err := testenv.BuildByoda(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.bin = bin
 	t.Run("EndToEnd", e.testEndToEnd)
+	t.Run("ServiceDirectory", e.testServiceDirectory)
+	t.Run("RemoteMembership", e.testRemoteMembership)
+	t.Run("RemoteMembershipFault", e.testRemoteMembershipFault)
 	t.Run("LoadBalancerAddress", e.testLoadBalancerAddress)
 	t.Run("InvalidContract", e.testInvalidContract)
 	t.Run("ContractConfigMap", e.testContractConfigMap)
@@ -46,7 +56,7 @@ func TestOperator(t *testing.T) {
 
 // sub returns the env for a subtest.
 func (e *env) sub(t *testing.T) *env {
-	return &env{t: t, kube: e.kube, c: e.c, cm: e.cm, log: e.log, run: e.run}
+	return &env{t: t, kube: e.kube, c: e.c, cm: e.cm, log: e.log, run: e.run, bin: e.bin}
 }
 
 // testEndToEnd: a Service, a DataPod and a Membership become Ready; the
@@ -241,7 +251,7 @@ func (e *env) checkPodDeployment(dep *appsv1.Deployment, aid uuid.UUID, members 
 	if err != nil {
 		t.Fatalf("the account key pair in the mounted PKI directory: %v", err)
 	}
-	if id, err := pki.Verify(kp.Chain, roots, kp.Cert.NotBefore.Add(1)); err != nil || id.ID != aid.String() {
+	if id, err := pki.Verify(kp.Chain, roots, validFrom(kp.Chain)); err != nil || id.ID != aid.String() {
 		t.Errorf("mounted account chain: %v %+v", err, id)
 	}
 	if _, err := dir.AccountDataKey(aid); err != nil {
@@ -271,7 +281,7 @@ func (e *env) checkPodDeployment(dep *appsv1.Deployment, aid uuid.UUID, members 
 		if err != nil {
 			t.Fatalf("member key pair of service %d in the mounted PKI directory: %v", parsed.ServiceID, err)
 		}
-		if id, err := pki.Verify(kp.Chain, roots, kp.Cert.NotBefore.Add(1)); err != nil || id.ServiceID != parsed.ServiceID {
+		if id, err := pki.Verify(kp.Chain, roots, validFrom(kp.Chain)); err != nil || id.ServiceID != parsed.ServiceID {
 			t.Errorf("mounted member chain: %v %+v", err, id)
 		}
 		if _, err := dir.MemberDataKey(parsed.ServiceID, mid); err != nil {
@@ -290,17 +300,30 @@ func (e *env) checkPodDeployment(dep *appsv1.Deployment, aid uuid.UUID, members 
 	}
 }
 
-// materialize writes the Secret-backed volumes of the pod template under
-// root, at their mount paths, as the kubelet would.
+// validFrom returns a moment when every certificate of chain is valid, if
+// any is: just after the latest start of validity among them. (The CAs of
+// a PKI that internal/pki makes start later than the members it signs,
+// which it backdates.)
+func validFrom(chain []*x509.Certificate) time.Time {
+	var t time.Time
+	for _, c := range chain {
+		if c.NotBefore.After(t) {
+			t = c.NotBefore
+		}
+	}
+	return t.Add(time.Second)
+}
+
+// materialize writes the Secret- and ConfigMap-backed volumes of the pod
+// template under root, at their mount paths, as the kubelet would.
 func (e *env) materialize(dep *appsv1.Deployment, root string) {
 	t := e.t
 	pod := dep.Spec.Template.Spec
-	write := func(mount, secretName string, items []corev1.KeyToPath) {
-		s := e.secret(dep.Namespace, secretName)
+	write := func(mount, kind, name string, data map[string][]byte, items []corev1.KeyToPath) {
 		for _, it := range items {
-			v, ok := s.Data[it.Key]
+			v, ok := data[it.Key]
 			if !ok {
-				t.Fatalf("volume at %s: Secret %s has no key %s", mount, secretName, it.Key)
+				t.Fatalf("volume at %s: %s %s has no key %s", mount, kind, name, it.Key)
 			}
 			p := filepath.Join(root, filepath.FromSlash(path.Join(mount, it.Path)))
 			if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -311,6 +334,20 @@ func (e *env) materialize(dep *appsv1.Deployment, root string) {
 			}
 		}
 	}
+	secret := func(mount, name string, items []corev1.KeyToPath) {
+		write(mount, "Secret", name, e.secret(dep.Namespace, name).Data, items)
+	}
+	configMap := func(mount, name string, items []corev1.KeyToPath) {
+		var cm corev1.ConfigMap
+		if err := e.c.Get(t.Context(), types.NamespacedName{Namespace: dep.Namespace, Name: name}, &cm); err != nil {
+			t.Fatalf("get configmap %s/%s: %v", dep.Namespace, name, err)
+		}
+		data := map[string][]byte{}
+		for k, v := range cm.Data {
+			data[k] = []byte(v)
+		}
+		write(mount, "ConfigMap", name, data, items)
+	}
 	for _, m := range pod.Containers[0].VolumeMounts {
 		for _, v := range pod.Volumes {
 			if v.Name != m.Name {
@@ -318,13 +355,19 @@ func (e *env) materialize(dep *appsv1.Deployment, root string) {
 			}
 			switch {
 			case v.Secret != nil:
-				write(m.MountPath, v.Secret.SecretName, v.Secret.Items)
+				secret(m.MountPath, v.Secret.SecretName, v.Secret.Items)
+			case v.ConfigMap != nil:
+				configMap(m.MountPath, v.ConfigMap.Name, v.ConfigMap.Items)
 			case v.Projected != nil:
 				for _, src := range v.Projected.Sources {
-					if src.Secret == nil {
-						t.Fatalf("volume %s: projected source %+v is not a Secret", v.Name, src)
+					switch {
+					case src.Secret != nil:
+						secret(m.MountPath, src.Secret.Name, src.Secret.Items)
+					case src.ConfigMap != nil:
+						configMap(m.MountPath, src.ConfigMap.Name, src.ConfigMap.Items)
+					default:
+						t.Fatalf("volume %s: projected source %+v is neither a Secret nor a ConfigMap", v.Name, src)
 					}
-					write(m.MountPath, src.Secret.Name, src.Secret.Items)
 				}
 			}
 		}

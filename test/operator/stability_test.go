@@ -119,6 +119,7 @@ func (e *env) testStability(t *testing.T) {
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.podNS, Name: w.dp.Name}},
 		&externaldnsv1alpha1.DNSEndpoint{ObjectMeta: metav1.ObjectMeta{Namespace: w.podNS, Name: w.m.Name}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.podNS, Name: specs.MemberSecretName(w.m)}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: w.svcNS, Name: specs.DirectoryName(w.svc)}},
 		&cmv1.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: w.svcNS, Name: specs.CAName(w.svc, specs.MembersCA)}},
 	} {
 		if err := e.c.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {

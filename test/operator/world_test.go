@@ -41,15 +41,24 @@ type world struct {
 	m            *byodav1alpha1.Membership
 }
 
+// directoryTarget is where the suite's Services publish their
+// directories: envtest has no load balancer.
+const directoryTarget = "192.0.2.250"
+
 func newService(ns, name string, sid int64, contract []byte) *byodav1alpha1.Service {
 	return &byodav1alpha1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: byodav1alpha1.ServiceSpec{
 			ServiceID: sid,
 			Contract:  byodav1alpha1.ContractSource{Inline: &apiextensionsv1.JSON{Raw: contract}},
+			Directory: byodav1alpha1.DirectorySpec{DNS: byodav1alpha1.DNSSpec{Target: directoryTarget}},
 		},
 	}
 }
+
+// serviceConditions are the conditions of a Service besides Ready.
+var serviceConditions = []string{byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady,
+	byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionDirectoryReady, byodav1alpha1.ConditionDNSReady}
 
 func newDataPod(ns, name, target string) *byodav1alpha1.DataPod {
 	return &byodav1alpha1.DataPod{
@@ -80,7 +89,7 @@ func (e *env) newWorld(prefix, target string) *world {
 	w.dp = newDataPod(w.podNS, "alice", target)
 	w.m = newMembership(w.podNS, "alice-addressbook", "alice", w.svcNS, "addressbook")
 	e.create(w.svc, w.dp, w.m)
-	e.waitAllTrue(w.svc, byodav1alpha1.ConditionContractValid, byodav1alpha1.ConditionCAReady, byodav1alpha1.ConditionCertificateReady)
+	e.waitAllTrue(w.svc, serviceConditions...)
 	e.waitAllTrue(w.dp, byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionStorageReady, byodav1alpha1.ConditionDNSReady)
 	e.waitAllTrue(w.m, byodav1alpha1.ConditionCertificateReady, byodav1alpha1.ConditionDNSReady, byodav1alpha1.ConditionJoined)
 	return w

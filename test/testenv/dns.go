@@ -48,13 +48,22 @@ type DNS struct {
 // interval. Both stop in t.Cleanup.
 func StartDNS(t testing.TB, k *Kube, zone string) *DNS {
 	t.Helper()
+	return StartDNSFor(t, k.Kubeconfig, zone, PowerDNSOptions{})
+}
+
+// StartDNSFor is StartDNS for any cluster, named by the path of an admin
+// kubeconfig, with PowerDNS configured by o: a real cluster's pods reach
+// PowerDNS when o.Config adds an address of this machine they reach
+// ("local-address=127.0.0.1, 100.64.0.1"); Addr stays on 127.0.0.1.
+func StartDNSFor(t testing.TB, kubeconfig, zone string, o PowerDNSOptions) *DNS {
+	t.Helper()
 	zone = strings.TrimSuffix(zone, ".")
 	d := &DNS{Zone: zone, APIKey: rand.Text()}
-	d.startPDNS(t)
+	d.startPDNS(t, o.Config...)
 	if err := d.createZone(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	d.startExternalDNS(t, k)
+	d.startExternalDNS(t, kubeconfig)
 	return d
 }
 
@@ -191,7 +200,7 @@ func (d *DNS) createZone(ctx context.Context) error {
 	return nil
 }
 
-func (d *DNS) startExternalDNS(t testing.TB, k *Kube) {
+func (d *DNS) startExternalDNS(t testing.TB, kubeconfig string) {
 	t.Helper()
 	bin := Binary(t, "external-dns")
 	metrics := Addr(FreePort(t))
@@ -210,7 +219,7 @@ func (d *DNS) startExternalDNS(t testing.TB, k *Kube) {
 		// --events would not be faster (event-driven runs wait at least 5s).
 		"--interval=1s",
 		"--metrics-address=" + metrics,
-		"--kubeconfig=" + k.Kubeconfig,
+		"--kubeconfig=" + kubeconfig,
 	}, nil)
 	d.ExternalDNS = p
 	Eventually(t, 60*time.Second, "external-dns healthz", p, func(ctx context.Context) error {

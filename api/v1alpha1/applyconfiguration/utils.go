@@ -26,6 +26,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apiv1alpha1.DataPodSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("DataPodStatus"):
 		return &apiv1alpha1.DataPodStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("DirectorySpec"):
+		return &apiv1alpha1.DirectorySpecApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("DirectoryStorage"):
+		return &apiv1alpha1.DirectoryStorageApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("DNSSpec"):
 		return &apiv1alpha1.DNSSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("IssuerReference"):

@@ -141,6 +141,33 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: observedGeneration
       type:
         scalar: numeric
+- name: com.github.byoda-go.byoda.api.v1alpha1.DirectorySpec
+  map:
+    fields:
+    - name: dns
+      type:
+        namedType: com.github.byoda-go.byoda.api.v1alpha1.DNSSpec
+    - name: image
+      type:
+        scalar: string
+    - name: resources
+      type:
+        namedType: io.k8s.api.core.v1.ResourceRequirements
+    - name: service
+      type:
+        namedType: com.github.byoda-go.byoda.api.v1alpha1.PodServiceSpec
+    - name: storage
+      type:
+        namedType: com.github.byoda-go.byoda.api.v1alpha1.DirectoryStorage
+- name: com.github.byoda-go.byoda.api.v1alpha1.DirectoryStorage
+  map:
+    fields:
+    - name: claimName
+      type:
+        scalar: string
+    - name: databaseSecretRef
+      type:
+        namedType: com.github.byoda-go.byoda.api.v1alpha1.SecretKeyReference
 - name: com.github.byoda-go.byoda.api.v1alpha1.IssuerReference
   map:
     fields:
@@ -312,6 +339,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.byoda-go.byoda.api.v1alpha1.ServiceReference
   map:
     fields:
+    - name: directoryURL
+      type:
+        scalar: string
     - name: name
       type:
         scalar: string
@@ -327,6 +357,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: contract
       type:
         namedType: com.github.byoda-go.byoda.api.v1alpha1.ContractSource
+    - name: directory
+      type:
+        namedType: com.github.byoda-go.byoda.api.v1alpha1.DirectorySpec
     - name: network
       type:
         namedType: com.github.byoda-go.byoda.api.v1alpha1.NetworkSpec
@@ -336,6 +369,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.byoda-go.byoda.api.v1alpha1.ServiceStatus
   map:
     fields:
+    - name: address
+      type:
+        scalar: string
     - name: conditions
       type:
         list:
@@ -353,6 +389,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: contractVersion
       type:
         scalar: numeric
+    - name: directoryURL
+      type:
+        scalar: string
     - name: membersIssuer
       type:
         scalar: string

@@ -8,7 +8,8 @@ package v1alpha1
 // DNSSpec configures a DNS record published through external-dns.
 type DNSSpecApplyConfiguration struct {
 	// Target is the IP address or host name the record points at. Empty
-	// means the load-balancer address of the DataPod's Service.
+	// means the load-balancer address of the Kubernetes Service in front
+	// of the pod (of the DataPod, or of the service's directory).
 	Target *string `json:"target,omitempty"`
 	// TTL of the record in seconds.
 	TTL *int64 `json:"ttl,omitempty"`

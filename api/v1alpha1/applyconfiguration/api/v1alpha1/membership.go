@@ -14,9 +14,9 @@ import (
 // MembershipApplyConfiguration represents a declarative configuration of the Membership type for use
 // with apply.
 //
-// Membership is a DataPod's membership of a Service: a member id and key, a
-// member certificate signed by the service's members CA, the service's
-// contract in the pod, and a DNS name.
+// Membership is a DataPod's membership of a service, in this cluster or
+// remote: a member id and key, a member certificate signed by the
+// service's members CA, the service's contract in the pod, and a DNS name.
 type MembershipApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration    `json:""`
 	*v1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

@@ -9,11 +9,12 @@ import (
 // PodServiceSpecApplyConfiguration represents a declarative configuration of the PodServiceSpec type for use
 // with apply.
 //
-// PodServiceSpec configures the Service in front of a pod.
+// PodServiceSpec configures the Kubernetes Service in front of a pod (a
+// DataPod's, or a service directory's).
 type PodServiceSpecApplyConfiguration struct {
 	// Type of the Service: LoadBalancer (the default) gives the pod the
-	// address its DNS name points at; ClusterIP and NodePort need
-	// spec.dns.target.
+	// address its DNS name points at; ClusterIP and NodePort need a
+	// dns.target.
 	Type *v1.ServiceType `json:"type,omitempty"`
 	// Annotations added to the Service, for example for a cloud's load
 	// balancer.

@@ -15,9 +15,9 @@ import (
 // with apply.
 //
 // Service is a byoda service: its contract, published for the pods that
-// join it, and its CA hierarchy (service CA, members CA and apps CA as
+// join it, its CA hierarchy (service CA, members CA and apps CA as
 // cert-manager Certificates and Issuers, with the service's TLS and data
-// certificates).
+// certificates), and its directory.
 type ServiceApplyConfiguration struct {
 	v1.TypeMetaApplyConfiguration    `json:""`
 	*v1.ObjectMetaApplyConfiguration `json:"metadata,omitempty"`

@@ -13,8 +13,16 @@ type ServiceReferenceApplyConfiguration struct {
 	// Namespace of the Service. Empty means the Membership's namespace.
 	Namespace *string `json:"namespace,omitempty"`
 	// ServiceID of a service run elsewhere, joined through its service
-	// directory. Not supported by this version of the operator yet.
+	// directory: the operator fetches the contract there and checks the
+	// service's and the network's signatures, and sends the member's CSRs
+	// there. The member key stays in the Membership's namespace.
 	ServiceID *int64 `json:"serviceID,omitempty"`
+	// DirectoryURL is where the remote service's directory is reached.
+	// Empty means https://service.service-<serviceID>.<network>. Whatever
+	// the URL, the directory must present the service's TLS certificate,
+	// service.service-<serviceID>.<network>, issued under the network's
+	// root.
+	DirectoryURL *string `json:"directoryURL,omitempty"`
 }
 
 // ServiceReferenceApplyConfiguration constructs a declarative configuration of the ServiceReference type for use with
@@ -44,5 +52,13 @@ func (b *ServiceReferenceApplyConfiguration) WithNamespace(value string) *Servic
 // If called multiple times, the ServiceID field is set to the value of the last call.
 func (b *ServiceReferenceApplyConfiguration) WithServiceID(value int64) *ServiceReferenceApplyConfiguration {
 	b.ServiceID = &value
+	return b
+}
+
+// WithDirectoryURL sets the DirectoryURL field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DirectoryURL field is set to the value of the last call.
+func (b *ServiceReferenceApplyConfiguration) WithDirectoryURL(value string) *ServiceReferenceApplyConfiguration {
+	b.DirectoryURL = &value
 	return b
 }

@@ -17,6 +17,11 @@ type ServiceSpecApplyConfiguration struct {
 	// Network is the byoda network of the service and the issuer of its
 	// services CA.
 	Network *NetworkSpecApplyConfiguration `json:"network,omitempty"`
+	// Directory configures the service's directory (byoda service), which
+	// the operator runs for the Service: it publishes the countersigned
+	// contract, signs the CSRs of members that join from other clusters
+	// with the members CA, and answers searches.
+	Directory *DirectorySpecApplyConfiguration `json:"directory,omitempty"`
 }
 
 // ServiceSpecApplyConfiguration constructs a declarative configuration of the ServiceSpec type for use with
@@ -46,5 +51,13 @@ func (b *ServiceSpecApplyConfiguration) WithContract(value *ContractSourceApplyC
 // If called multiple times, the Network field is set to the value of the last call.
 func (b *ServiceSpecApplyConfiguration) WithNetwork(value *NetworkSpecApplyConfiguration) *ServiceSpecApplyConfiguration {
 	b.Network = value
+	return b
+}
+
+// WithDirectory sets the Directory field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Directory field is set to the value of the last call.
+func (b *ServiceSpecApplyConfiguration) WithDirectory(value *DirectorySpecApplyConfiguration) *ServiceSpecApplyConfiguration {
+	b.Directory = value
 	return b
 }

@@ -25,7 +25,15 @@ type ServiceStatusApplyConfiguration struct {
 	// MembersIssuer is the Issuer, in the Service's namespace, of the
 	// service's members CA: member certificates are requested from it.
 	MembersIssuer *string `json:"membersIssuer,omitempty"`
-	// Conditions: ContractValid, CAReady, CertificateReady and Ready.
+	// DirectoryURL is where members of other clusters reach the service's
+	// directory: https://service.service-<service id>.<network>.
+	DirectoryURL *string `json:"directoryURL,omitempty"`
+	// Address is where the directory's DNS name points:
+	// spec.directory.dns.target or the load-balancer address of its
+	// Service.
+	Address *string `json:"address,omitempty"`
+	// Conditions: ContractValid, CAReady, CertificateReady, DirectoryReady,
+	// DNSReady and Ready.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 
@@ -80,6 +88,22 @@ func (b *ServiceStatusApplyConfiguration) WithContractConfigMap(value string) *S
 // If called multiple times, the MembersIssuer field is set to the value of the last call.
 func (b *ServiceStatusApplyConfiguration) WithMembersIssuer(value string) *ServiceStatusApplyConfiguration {
 	b.MembersIssuer = &value
+	return b
+}
+
+// WithDirectoryURL sets the DirectoryURL field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DirectoryURL field is set to the value of the last call.
+func (b *ServiceStatusApplyConfiguration) WithDirectoryURL(value string) *ServiceStatusApplyConfiguration {
+	b.DirectoryURL = &value
+	return b
+}
+
+// WithAddress sets the Address field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Address field is set to the value of the last call.
+func (b *ServiceStatusApplyConfiguration) WithAddress(value string) *ServiceStatusApplyConfiguration {
+	b.Address = &value
 	return b
 }
 
