@@ -162,6 +162,7 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 	defer func() { n.metrics.recursiveSeconds.WithLabelValues(n.sid, role).Observe(time.Since(start).Seconds()) }()
 
 	var env recursion.Envelope
+	own := true // answer from this pod's store too
 	if st.env == nil {
 		// This pod is the origin: it signs.
 		req := n.request(q, n.self.String(), n.now(), q.Depth)
@@ -171,8 +172,9 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 		}
 		env = recursion.Envelope{Origin: req.Origin, Timestamp: req.Timestamp, Depth: req.Depth, Signature: sig}
 		if d, err := req.Digest(); err == nil {
-			// A cycle back to the origin is answered empty.
-			_, _ = n.seen.First(d, req.Timestamp, n.now())
+			// A cycle back to the origin, which comes with less depth
+			// left than the origin's, is answered empty.
+			_, _ = n.seen.Arrive(d, req.Depth, req.Timestamp, n.now())
 		}
 	} else {
 		env = *st.env
@@ -192,14 +194,19 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 		if err != nil {
 			return graphql.Page{}, err
 		}
-		first, err := n.seen.First(d, req.Timestamp, n.now())
+		visit, err := n.seen.Arrive(d, q.Depth, req.Timestamp, n.now())
 		if err != nil {
 			return graphql.Page{}, n.refusal(err)
 		}
-		if !first {
+		switch visit {
+		case recursion.VisitRepeat:
 			// A cycle or a diamond: this pod has answered already.
 			n.metrics.recursiveQueries.WithLabelValues(n.sid, "repeat").Inc()
 			return graphql.Page{}, nil
+		case recursion.VisitDeeper:
+			// It came the long way first, with less depth left: its
+			// records went then; now it goes further.
+			own = false
 		}
 	}
 	n.metrics.recursiveQueries.WithLabelValues(n.sid, role).Inc()
@@ -213,27 +220,34 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 	}
 
 	// This pod's own records.
-	local := q.Query
-	local.After = after[n.self]
-	local.SkipCount = true
-	ownPage, err := q.Local(ctx, local)
-	if err != nil {
-		return graphql.Page{}, err
-	}
-	parts := []recursion.Part{{HasNext: ownPage.PageInfo.HasNextPage}}
-	for _, e := range ownPage.Edges {
-		parts[0].Items = append(parts[0].Items, recursion.Item{Origin: n.self, Cursor: e.Cursor, Node: e.Node})
-	}
-	total := 0
-	if !q.Query.SkipCount {
-		count := q.Query
-		count.First = 0
-		cp, err := q.Local(ctx, count)
+	var (
+		parts   []recursion.Part
+		ownPage graphql.Page
+		total   int
+	)
+	if own {
+		local := q.Query
+		local.After = after[n.self]
+		local.SkipCount = true
+		ownPage, err = q.Local(ctx, local)
 		if err != nil {
-			releasePage(ownPage)
 			return graphql.Page{}, err
 		}
-		total = cp.TotalCount
+		part := recursion.Part{HasNext: ownPage.PageInfo.HasNextPage}
+		for _, e := range ownPage.Edges {
+			part.Items = append(part.Items, recursion.Item{Origin: n.self, Cursor: e.Cursor, Node: e.Node})
+		}
+		parts = append(parts, part)
+		if !q.Query.SkipCount {
+			count := q.Query
+			count.First = 0
+			cp, err := q.Local(ctx, count)
+			if err != nil {
+				releasePage(ownPage)
+				return graphql.Page{}, err
+			}
+			total = cp.TotalCount
+		}
 	}
 
 	// The pods it links to, one hop further.
@@ -378,12 +392,13 @@ func (n *network) ask(ctx context.Context, mid uuid.UUID, q *graphql.RemoteQuery
 	if q.RemoteMemberID != "" {
 		depth = 0
 	}
-	resp, err := n.client.GraphQL(ctx, mid, &peer.Request{Query: connectionQuery(q, depth), Extensions: ext})
+	query, vars := connectionQuery(q, depth)
+	resp, err := n.client.GraphQL(ctx, mid, &peer.Request{Query: query, Variables: vars, Extensions: ext})
 	if err != nil {
 		n.metrics.peerCalls.WithLabelValues(n.sid, n.failure(err)).Inc()
 		return nil, err
 	}
-	ans, err := parseAnswer(mid, q, resp)
+	ans, err := parseAnswer(mid, q, depth, resp)
 	if err != nil {
 		n.metrics.peerCalls.WithLabelValues(n.sid, n.failure(err)).Inc()
 		return nil, err
@@ -392,12 +407,16 @@ func (n *network) ask(ctx context.Context, mid uuid.UUID, q *graphql.RemoteQuery
 	return ans, nil
 }
 
-// connectionQuery writes q as the GraphQL query a pod forwards: its
-// arguments as literals, the node fields by name, with depth the depth
-// left at the next hop.
-func connectionQuery(q *graphql.RemoteQuery, depth int) string {
+// connectionQuery writes q as the GraphQL request a pod forwards, with
+// depth the depth left at the next hop: the filter and the node fields in
+// the text, and the arguments that change from one query to the next
+// (first, after, depth, relations, remote_member_id and query_id, which is
+// new for every query) as variables. The queries of one shape are then one
+// text, which a peer parses once and caches once, rather than a new
+// document to parse and keep for every query.
+func connectionQuery(q *graphql.RemoteQuery, depth int) (string, map[string]any) {
 	var b strings.Builder
-	b.WriteString("{ ")
+	b.WriteString("query($first: Int, $after: String, $depth: Int, $relations: [String!], $remote: UUID, $qid: UUID) { ")
 	b.WriteString(q.Class.Name)
 	b.WriteString("_connection(")
 	if q.RawFilter != nil {
@@ -405,28 +424,8 @@ func connectionQuery(q *graphql.RemoteQuery, depth int) string {
 		writeLiteral(&b, q.RawFilter)
 		b.WriteString(", ")
 	}
-	fmt.Fprintf(&b, "first: %d, depth: %d", q.Query.First, depth)
-	if q.Query.After != "" {
-		b.WriteString(", after: ")
-		writeLiteral(&b, q.Query.After)
-	}
-	if q.Relations != nil {
-		b.WriteString(", relations: ")
-		rels := make([]any, len(q.Relations))
-		for i, r := range q.Relations {
-			rels[i] = r
-		}
-		writeLiteral(&b, rels)
-	}
-	if q.RemoteMemberID != "" {
-		b.WriteString(", remote_member_id: ")
-		writeLiteral(&b, q.RemoteMemberID)
-	}
-	if q.QueryID != "" {
-		b.WriteString(", query_id: ")
-		writeLiteral(&b, q.QueryID)
-	}
-	b.WriteString(") { edges { cursor origin")
+	b.WriteString("first: $first, after: $after, depth: $depth, relations: $relations, remote_member_id: $remote, query_id: $qid)")
+	b.WriteString(" { edges { cursor origin")
 	switch {
 	case q.Class.RecordClass() == nil:
 		b.WriteString(" node")
@@ -443,7 +442,20 @@ func connectionQuery(q *graphql.RemoteQuery, depth int) string {
 		b.WriteString(" total_count")
 	}
 	b.WriteString(" } }")
-	return b.String()
+	vars := map[string]any{"first": q.Query.First, "depth": depth}
+	if q.Query.After != "" {
+		vars["after"] = q.Query.After
+	}
+	if q.Relations != nil {
+		vars["relations"] = q.Relations
+	}
+	if q.RemoteMemberID != "" {
+		vars["remote"] = q.RemoteMemberID
+	}
+	if q.QueryID != "" {
+		vars["qid"] = q.QueryID
+	}
+	return b.String(), vars
 }
 
 // writeLiteral writes v, a value as gqlgen hands out arguments, as a
@@ -506,10 +518,13 @@ func writeLiteral(b *strings.Builder, v any) {
 	}
 }
 
-// parseAnswer reads a peer's answer to a forwarded connection query: its
-// records with their origins, whether it has more, and the pods it could
-// not reach. An answer that is not of that shape is refused whole.
-func parseAnswer(mid uuid.UUID, q *graphql.RemoteQuery, resp *peer.Response) (*peerAnswer, error) {
+// parseAnswer reads a peer's answer to a forwarded connection query, asked
+// with depth left at the peer: its records with their origins, whether it
+// has more, and the pods it could not reach. An answer that is not of that
+// shape is refused whole: one with more edges than the page asked for, or,
+// at depth 0, a record of another origin than the peer (a pod asked at
+// depth 0 answers from its own store).
+func parseAnswer(mid uuid.UUID, q *graphql.RemoteQuery, depth int, resp *peer.Response) (*peerAnswer, error) {
 	field := q.Class.Name + "_connection"
 	var data map[string]*struct {
 		Edges []struct {
@@ -536,13 +551,18 @@ func parseAnswer(mid uuid.UUID, q *graphql.RemoteQuery, resp *peer.Response) (*p
 		return nil, &peer.Error{Kind: peer.KindInvalid, Member: mid, Err: fmt.Errorf("the answer has no %s", field)}
 	}
 	ans := &peerAnswer{part: recursion.Part{HasNext: page.PageInfo.HasNextPage}, total: page.TotalCount}
-	if len(page.Edges) > recursion.MaxCursorOrigins*q.Query.First {
+	// A peer merges what it has and what it was sent into one page of
+	// at most first edges.
+	if len(page.Edges) > q.Query.First {
 		return nil, &peer.Error{Kind: peer.KindInvalid, Member: mid, Err: fmt.Errorf("%d edges for a page of %d", len(page.Edges), q.Query.First)}
 	}
 	for i, e := range page.Edges {
 		origin, err := uuid.Parse(e.Origin)
 		if err != nil || e.Cursor == "" || len(e.Cursor) > 64 {
 			return nil, &peer.Error{Kind: peer.KindInvalid, Member: mid, Err: fmt.Errorf("edge %d: want an origin member id and a cursor", i)}
+		}
+		if depth == 0 && origin != mid {
+			return nil, &peer.Error{Kind: peer.KindInvalid, Member: mid, Err: fmt.Errorf("edge %d: a record of %s in an answer at depth 0, which holds the pod's own records only", i, origin)}
 		}
 		var node any
 		if len(e.Node) > 0 {

@@ -21,7 +21,11 @@
 // (the origin itself is at hop 0 and must call directly; anyone else calls
 // from hop 1 on), too many relations. A query it has already answered
 // (the same canonical request: a cycle or a diamond in the graph) is
-// answered with no records, never an error (Seen).
+// answered with no records, never an error (Seen). One that first came the
+// long way round, with less depth left than it now has, is forwarded
+// again, further, without the pod's records, which went the first time:
+// so a pod that the query reaches first through a neighbour, at its last
+// hop, still passes it on to the pods beyond it.
 //
 // # Paging
 //

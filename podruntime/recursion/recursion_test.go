@@ -381,26 +381,52 @@ func TestMergePaging(t *testing.T) {
 func TestSeen(t *testing.T) {
 	s := NewSeen(2)
 	d1, d2, d3 := [32]byte{1}, [32]byte{2}, [32]byte{3}
-	if ok, err := s.First(d1, t0, t0); !ok || err != nil {
-		t.Fatalf("first sight: %v, %v", ok, err)
+	if v, err := s.Arrive(d1, 1, t0, t0); v != VisitNew || err != nil {
+		t.Fatalf("first sight: %v, %v", v, err)
 	}
-	if ok, err := s.First(d1, t0, t0.Add(time.Minute)); ok || err != nil {
-		t.Errorf("replay: %v, %v; want not first", ok, err)
+	if v, err := s.Arrive(d1, 1, t0, t0.Add(time.Minute)); v != VisitRepeat || err != nil {
+		t.Errorf("replay: %v, %v; want a repeat", v, err)
 	}
-	if ok, _ := s.First(d2, t0.Add(time.Minute), t0.Add(time.Minute)); !ok {
-		t.Error("another query is not first")
+	if v, _ := s.Arrive(d2, 0, t0.Add(time.Minute), t0.Add(time.Minute)); v != VisitNew {
+		t.Errorf("another query: %v; want new", v)
 	}
 	var ref *Refusal
-	if _, err := s.First(d3, t0, t0.Add(time.Minute)); !errors.As(err, &ref) || ref.Reason != ReasonBusy {
+	if _, err := s.Arrive(d3, 0, t0, t0.Add(time.Minute)); !errors.As(err, &ref) || ref.Reason != ReasonBusy {
 		t.Errorf("full: %v; want busy", err)
 	}
 	// Once d1 can no longer be accepted, it is forgotten and room is made.
 	later := t0.Add(2*MaxAge + time.Second)
-	if ok, err := s.First(d3, later, later); !ok || err != nil {
-		t.Errorf("after expiry: %v, %v", ok, err)
+	if v, err := s.Arrive(d3, 0, later, later); v != VisitNew || err != nil {
+		t.Errorf("after expiry: %v, %v", v, err)
 	}
 	if s.Len() != 2 {
 		t.Errorf("Len %d; want 2 (d2 still acceptable, d3)", s.Len())
+	}
+}
+
+// TestSeenDeeper: a query that first arrives the long way, with less
+// depth left, is forwarded again when it arrives with more, and only
+// then.
+func TestSeenDeeper(t *testing.T) {
+	s := NewSeen(0)
+	d := [32]byte{9}
+	for i, c := range []struct {
+		left int
+		want Visit
+	}{
+		{0, VisitNew},    // through a neighbour, at the last hop
+		{0, VisitRepeat}, // the same way again
+		{1, VisitDeeper}, // straight from the origin: forward, no records
+		{1, VisitRepeat},
+		{0, VisitRepeat},
+		{2, VisitDeeper},
+	} {
+		if v, err := s.Arrive(d, c.left, t0, t0); v != c.want || err != nil {
+			t.Errorf("arrival %d with %d left: %v, %v; want %v", i, c.left, v, err, c.want)
+		}
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len %d; want 1", s.Len())
 	}
 }
 
