@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/byoda-go/byoda/internal/ownerclient"
 )
 
 // seededFile marks a state directory whose pods hold the demo data.
@@ -58,7 +60,7 @@ func seed(ctx context.Context, dir string, st *State) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	owners := map[string]*Owner{}
+	owners := map[string]*ownerclient.Client{}
 	byName := map[string]*PodState{}
 	for i := range st.Pods {
 		p := &st.Pods[i]
@@ -71,19 +73,19 @@ func seed(ctx context.Context, dir string, st *State) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	for name, o := range owners {
 		who := demoPeople[name]
-		if err := o.mustGraphQL(ctx, `mutation($g: String!, $f: String!, $e: String) { mutate_person(given_name: $g, family_name: $f, email: $e) }`,
+		if err := o.Mutate(ctx, `mutation($g: String!, $f: String!, $e: String) { mutate_person(given_name: $g, family_name: $f, email: $e) }`,
 			map[string]any{"g": who.given, "f": who.family, "e": who.email}); err != nil {
 			return err
 		}
 		for _, a := range who.addresses {
-			if err := o.mustGraphQL(ctx, `mutation($id: UUID!, $ts: DateTime!, $l: String, $s: String, $p: String, $c: String!, $n: String!) {
+			if err := o.Mutate(ctx, `mutation($id: UUID!, $ts: DateTime!, $l: String, $s: String, $p: String, $c: String!, $n: String!) {
 				append_addresses(address_id: $id, created_timestamp: $ts, label: $l, street: $s, postal_code: $p, city: $c, country: $n) }`,
 				map[string]any{"id": uuid.NewString(), "ts": now, "l": a.label, "s": a.street, "p": a.postalCode, "c": a.city, "n": a.country}); err != nil {
 				return err
 			}
 		}
 		for _, text := range who.posts {
-			if err := o.mustGraphQL(ctx, `mutation($id: UUID!, $ts: DateTime!, $t: String!) { append_posts(post_id: $id, created_timestamp: $ts, text: $t) }`,
+			if err := o.Mutate(ctx, `mutation($id: UUID!, $ts: DateTime!, $t: String!) { append_posts(post_id: $id, created_timestamp: $ts, text: $t) }`,
 				map[string]any{"id": uuid.NewString(), "ts": now, "t": text}); err != nil {
 				return err
 			}
@@ -91,7 +93,7 @@ func seed(ctx context.Context, dir string, st *State) error {
 	}
 	for _, l := range DemoLinks {
 		to := byName[l[1]].MemberID(st.ServiceID)
-		if err := owners[l[0]].mustGraphQL(ctx, `mutation($ts: DateTime!, $m: UUID!, $r: String!) { append_network_links(created_timestamp: $ts, member_id: $m, relation: $r) }`,
+		if err := owners[l[0]].Mutate(ctx, `mutation($ts: DateTime!, $m: UUID!, $r: String!) { append_network_links(created_timestamp: $ts, member_id: $m, relation: $r) }`,
 			map[string]any{"ts": now, "m": to.String(), "r": l[2]}); err != nil {
 			return err
 		}
