@@ -2,7 +2,10 @@ package directory
 
 import (
 	"crypto/x509"
+	"errors"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/byoda-go/byoda/internal/pki"
 )
@@ -30,6 +33,37 @@ func ParseCSR(data, network string) (*x509.CertificateRequest, pki.Subject, erro
 		return nil, pki.Subject{}, BadRequest("csr: %s is a name of network %q; this directory serves network %q", s.Name(), s.Network, network)
 	}
 	return csr, s, nil
+}
+
+// DecodeCSR reads a CSRRequest body and parses its certificate signing
+// request (ParseCSR): the first steps of every endpoint that signs.
+func DecodeCSR(w http.ResponseWriter, r *http.Request, network string) (*CSRRequest, *x509.CertificateRequest, pki.Subject, error) {
+	var req CSRRequest
+	if err := DecodeJSON(w, r, MaxCSRBody, &req, false); err != nil {
+		return nil, nil, pki.Subject{}, err
+	}
+	csr, subj, err := ParseCSR(req.CSR, network)
+	if err != nil {
+		return nil, nil, pki.Subject{}, err
+	}
+	return &req, csr, subj, nil
+}
+
+// SignCSR has ca sign csr at now, turning the CA's refusals into Errors:
+// a name its policy does not allow is a 403, anything else about the
+// request a 400.
+func SignCSR(ca *pki.CA, csr *x509.CertificateRequest, now time.Time) (*x509.Certificate, error) {
+	cert, err := ca.Sign(csr, now)
+	if errors.Is(err, pki.ErrNotAllowed) {
+		return nil, Forbidden("%v", err)
+	}
+	if errors.Is(err, pki.ErrKeyType) {
+		return nil, BadRequest("csr: %v; use an ECDSA P-256 key", err)
+	}
+	if err != nil {
+		return nil, BadRequest("csr: %v", err)
+	}
+	return cert, nil
 }
 
 // PEMChain returns the certificate a CA signed and its issuers (excluding

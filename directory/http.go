@@ -104,45 +104,95 @@ type ErrorEntry struct {
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // API is what the two directory servers share: error responses, metrics,
-// client authentication and the rate limit on anonymous registrations.
+// client authentication, and the rate limit on anonymous registrations and
+// their count.
 type API struct {
 	log      *slog.Logger
 	verifier *pki.Verifier
 	limiter  *ratelimit.Limiter
 
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	registrations *prometheus.CounterVec
 }
 
 // latencyBuckets span 100 µs (a status answer) to about 6 s (a
 // registration waiting on a busy database).
 var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
 
-// NewAPI returns the shared plumbing of a server whose metrics are named
-// <namespace>_http_requests_total and so on. verifier checks client
-// certificates; limiter (nil for none) limits anonymous registrations.
-func NewAPI(log *slog.Logger, namespace string, verifier *pki.Verifier, limiter *ratelimit.Limiter) *API {
+// Defaults of APIOptions.
+const (
+	DefaultRegistrationRate  = 1.0 // anonymous registrations per second per address
+	DefaultRegistrationBurst = 20
+)
+
+// APIOptions say how NewAPI builds a server's API.
+type APIOptions struct {
+	// Namespace names the server's metrics: <namespace>_http_requests_total,
+	// <namespace>_registrations_total and so on.
+	Namespace string
+	// RegistrationsHelp is the help text of <namespace>_registrations_total,
+	// naming the kinds the server counts (API.Registered).
+	RegistrationsHelp string
+	// Verifier checks client certificates.
+	Verifier *pki.Verifier
+	// RegistrationRate and RegistrationBurst limit the anonymous
+	// registrations per client address (API.Limit): the defaults when
+	// zero, none when RegistrationRate is negative.
+	RegistrationRate  float64
+	RegistrationBurst int
+	// Log receives the server's logs; Now is the limiter's clock.
+	Log *slog.Logger
+	Now func() time.Time
+}
+
+// NewAPI returns the shared plumbing of a directory server.
+func NewAPI(o APIOptions) *API {
+	if o.RegistrationRate == 0 {
+		o.RegistrationRate = DefaultRegistrationRate
+	}
+	if o.RegistrationBurst == 0 {
+		o.RegistrationBurst = DefaultRegistrationBurst
+	}
 	a := &API{
-		log:      log,
-		verifier: verifier,
-		limiter:  limiter,
+		log:      o.Log,
+		verifier: o.Verifier,
 		reg:      prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace,
+			Namespace: o.Namespace,
 			Name:      "http_requests_total",
 			Help:      "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace,
+			Namespace: o.Namespace,
 			Name:      "http_request_duration_seconds",
 			Help:      "Time to answer an HTTP request, by route.",
 			Buckets:   latencyBuckets,
 		}, []string{"route"}),
+		registrations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: o.Namespace,
+			Name:      "registrations_total",
+			Help:      o.RegistrationsHelp,
+		}, []string{"kind"}),
 	}
-	a.reg.MustRegister(a.requests, a.latency,
+	if o.RegistrationRate > 0 {
+		a.limiter = ratelimit.New(ratelimit.Options{Rate: o.RegistrationRate, Burst: o.RegistrationBurst, Now: o.Now})
+	}
+	a.reg.MustRegister(a.requests, a.latency, a.registrations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return a
+}
+
+// Registered counts a change to the registry of kind (such as "account"
+// or "member") in <namespace>_registrations_total.
+func (a *API) Registered(kind string) { a.registrations.WithLabelValues(kind).Inc() }
+
+// RegistryUnavailable is the answer of a status endpoint whose registry
+// did not answer: a 503, with err only in the log.
+func (a *API) RegistryUnavailable(r *http.Request, err error) error {
+	a.log.ErrorContext(r.Context(), "Status could not read the registry", "err", err)
+	return Errorf(http.StatusServiceUnavailable, CodeUnavailable, "the registry does not answer; the server's log has the details")
 }
 
 // Registry is the server's Prometheus registry, for its own metrics.
@@ -330,6 +380,17 @@ func PublishAddr(r *http.Request, named string) (netip.Addr, error) {
 		return netip.Addr{}, BadRequest("%v", err)
 	}
 	return a, nil
+}
+
+// DecodeAddress reads the optional AddressRequest body of a PUT that
+// publishes the caller's name and returns the address to publish
+// (PublishAddr).
+func DecodeAddress(w http.ResponseWriter, r *http.Request) (netip.Addr, error) {
+	var req AddressRequest
+	if err := DecodeJSON(w, r, MaxCSRBody, &req, true); err != nil {
+		return netip.Addr{}, err
+	}
+	return PublishAddr(r, req.Address)
 }
 
 // DecodeJSON reads the request body (at most limit bytes) into v: exactly

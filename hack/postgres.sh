@@ -3,54 +3,14 @@
 # (test/testenv.StartPostgres). Does nothing when it is already installed.
 #
 # The tests make their own temporary clusters with initdb on loopback ports,
-# so the package's system service must not run: while installing, a
-# policy-rc.d that forbids starting services is put in place (unless one
-# exists), and the postgresql service is disabled afterwards where the init
-# system allows it.
+# so the package's system service must not run (hack/lib/apt.sh keeps it from
+# starting and disables it).
 set -euo pipefail
+
+# shellcheck source=hack/lib/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
 
 if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
 	exit 0
 fi
-missing=(postgresql)
-
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then
-	if ! command -v sudo >/dev/null 2>&1; then
-		echo "hack/postgres.sh: need root to install ${missing[*]}; run as root:" >&2
-		echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
-		exit 1
-	fi
-	sudo=(sudo)
-fi
-
-policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [[ ! -e ${policy} ]]; then
-	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "${policy}" >/dev/null
-	"${sudo[@]}" chmod 0755 "${policy}"
-	own_policy=1
-fi
-cleanup() {
-	if [[ ${own_policy} -eq 1 ]]; then
-		"${sudo[@]}" rm -f "${policy}"
-	fi
-}
-trap cleanup EXIT
-
-echo "hack/postgres.sh: installing ${missing[*]}" >&2
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
-
-# Keep the system service from starting at boot on machines with an init system
-# (the package enables it); the tests never use it.
-if command -v systemctl >/dev/null 2>&1; then
-	"${sudo[@]}" systemctl disable postgresql.service >/dev/null 2>&1 || true
-	if [[ -d /run/systemd/system ]]; then
-		"${sudo[@]}" systemctl stop postgresql.service >/dev/null 2>&1 || true
-	fi
-fi
-if [[ -e /etc/init.d/postgresql ]] && command -v update-rc.d >/dev/null 2>&1; then
-	"${sudo[@]}" update-rc.d postgresql disable >/dev/null 2>&1 || true
-fi
+apt_install_quiet hack/postgres.sh postgresql postgresql

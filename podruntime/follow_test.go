@@ -25,6 +25,7 @@ import (
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/peer"
 	"github.com/byoda-go/byoda/podruntime/store"
+	"github.com/byoda-go/byoda/test/testenv"
 )
 
 // followWorld is a network with the demo service, its own DNS server on
@@ -45,46 +46,26 @@ var followBase = netip.MustParseAddr("127.0.87.2")
 
 func newFollowWorld(t *testing.T) *followWorld {
 	t.Helper()
-	now := time.Now()
-	d, err := pki.InitNetwork(filepath.Join(t.TempDir(), "pki"), testNetwork, now)
+	d, err := testenv.InitPKI(filepath.Join(t.TempDir(), "pki"), testNetwork, demoSID)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.CreateService(demoSID, now); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := dns.NewServer(testNetwork, dns.Options{Rate: -1, TTL: time.Second, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The TCP port of a free UDP port may be taken: try a few.
-	var (
-		pc net.PacketConn
-		l  net.Listener
-	)
-	for range 10 {
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-	}
+	dnsAddr, stop, err := testenv.ServeDNS(srv.Serve)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, pc, l) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(stop)
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := probe.Addr().(*net.TCPAddr).Port
 	probe.Close()
-	return &followWorld{dir: d, dns: srv, dnsAddr: pc.LocalAddr().String(), port: port}
+	return &followWorld{dir: d, dns: srv, dnsAddr: dnsAddr, port: port}
 }
 
 // fastFollow are follow options for tests: short waits, and links read

@@ -25,6 +25,7 @@ import (
 	"github.com/byoda-go/byoda/internal/devnet/directories"
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/peer"
+	"github.com/byoda-go/byoda/test/testenv"
 )
 
 // otherSID is a second service of the join tests, with the demo's
@@ -151,34 +152,6 @@ func (w *joinWorld) lookup(t *testing.T, name string) []string {
 		t.Fatalf("resolve %s with the directory's DNS: %v", name, err)
 	}
 	return addrs
-}
-
-// contractVersion is a variant of the demo contract: version v with
-// changes at JSON pointers of the doc (a nil value deletes).
-func contractVersion(t *testing.T, base []byte, v int, changes map[string]any) []byte {
-	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(base, &doc); err != nil {
-		t.Fatal(err)
-	}
-	doc["version"] = v
-	for ptr, val := range changes {
-		toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
-		cur := doc
-		for _, tok := range toks[:len(toks)-1] {
-			cur = cur[tok].(map[string]any)
-		}
-		if val == nil {
-			delete(cur, toks[len(toks)-1])
-		} else {
-			cur[toks[len(toks)-1]] = val
-		}
-	}
-	out, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // ownerClient logs in to sp's owner port for service sid.
@@ -517,7 +490,7 @@ func TestContractUpgrade(t *testing.T) {
 	// A websocket opened on version 1 ends with it.
 	ws := sp.subscribe(t, o.token, false)
 
-	v2 := contractVersion(t, w.contracts[demoSID], 2, map[string]any{
+	v2 := testenv.ContractVersion(t, w.contracts[demoSID], 2, map[string]any{
 		"/jsonschema/$defs/address/properties/floor": map[string]any{"type": "string"},
 	})
 	w.publish(t, v2)
@@ -534,7 +507,7 @@ func TestContractUpgrade(t *testing.T) {
 	wantClosed(t, ws)
 
 	// Version 3 removes a field: refused, logged once, version 2 served.
-	v3 := contractVersion(t, v2, 3, map[string]any{"/jsonschema/properties/person/properties/birthday": nil})
+	v3 := testenv.ContractVersion(t, v2, 3, map[string]any{"/jsonschema/properties/person/properties/birthday": nil})
 	w.publish(t, v3)
 	waitFor(t, "version 3 refused", func() bool {
 		c := serviceOf(o.status(), demoSID).Conditions[0]
@@ -581,7 +554,7 @@ func TestUpgradeWithoutAutoUpgrade(t *testing.T) {
 	cfg.ContractPollInterval = 20 * time.Millisecond
 	sp := servePod(t, w.tp, cfg)
 	o := login(t, sp, cfg.AccountID, demoSID)
-	w.publish(t, contractVersion(t, w.contracts[demoSID], 2, map[string]any{
+	w.publish(t, testenv.ContractVersion(t, w.contracts[demoSID], 2, map[string]any{
 		"/jsonschema/properties/person/properties/pronouns": map[string]any{"type": "string"},
 	}))
 	waitFor(t, "version 2 announced", func() bool {

@@ -5,13 +5,11 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	externaldnsv1alpha1 "sigs.k8s.io/external-dns/apis/v1alpha1"
 	"sigs.k8s.io/external-dns/endpoint"
 
@@ -132,35 +130,13 @@ func OwnerPasswordRef(dp *byodav1alpha1.DataPod) (name, key string) {
 	return OwnerPasswordSecretName(dp), KeyPassword
 }
 
-// Deployment returns the DataPod's Deployment: one replica of `byoda pod`,
-// recreated rather than rolled (two pods must never write one store),
-// non-root with a read-only root file system, its keys and certificates
-// mounted in the PKI directory layout.
+// Deployment returns the DataPod's Deployment: `byoda pod` as deployment
+// runs every workload, with its keys and certificates mounted in the PKI
+// directory layout and, for S3 storage, the credentials in its
+// environment.
 func Deployment(in PodInputs) *appsv1ac.DeploymentApplyConfiguration {
 	dp := in.DataPod
-	image := dp.Spec.Image
-	if image == "" {
-		image = in.DefaultImage
-	}
-	// Copies: the client decodes the server's answer into the apply
-	// configuration, which must share no map with the cache or a global.
-	resources := defaultResources.DeepCopy()
-	if dp.Spec.Resources != nil {
-		resources = dp.Spec.Resources.DeepCopy()
-	}
 	ownerSecret, ownerKey := OwnerPasswordRef(dp)
-
-	probe := func(period, failures int32) *corev1ac.ProbeApplyConfiguration {
-		return corev1ac.Probe().
-			WithHTTPGet(corev1ac.HTTPGetAction().
-				WithPath("/api/v1/status").
-				WithPort(intstr.FromString("owner")).
-				WithScheme(corev1.URISchemeHTTPS)).
-			WithPeriodSeconds(period).
-			WithTimeoutSeconds(2).
-			WithFailureThreshold(failures)
-	}
-
 	var env []*corev1ac.EnvVarApplyConfiguration
 	if s3 := dp.Spec.Storage.S3; s3 != nil {
 		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
@@ -169,79 +145,49 @@ func Deployment(in PodInputs) *appsv1ac.DeploymentApplyConfiguration {
 					corev1ac.SecretKeySelector().WithName(s3.CredentialsSecretRef.Name).WithKey(k))))
 		}
 	}
-
-	container := corev1ac.Container().
-		WithName("pod").
-		WithImage(image).
-		WithImagePullPolicy(corev1.PullIfNotPresent).
-		WithArgs(PodArgs(in)...).
-		WithPorts(
-			corev1ac.ContainerPort().WithName("owner").WithContainerPort(launch.OwnerPort).WithProtocol(corev1.ProtocolTCP),
-			corev1ac.ContainerPort().WithName("peer").WithContainerPort(launch.PeerPort).WithProtocol(corev1.ProtocolTCP),
-		).
-		WithEnv(env...).
-		WithReadinessProbe(probe(5, 3)).
-		WithLivenessProbe(probe(10, 6)).
-		WithStartupProbe(probe(2, 30)).
-		WithResources(resourcesAC(*resources)).
-		WithSecurityContext(corev1ac.SecurityContext().
-			WithRunAsNonRoot(true).
-			WithRunAsUser(podUser).
-			WithRunAsGroup(podUser).
-			WithAllowPrivilegeEscalation(false).
-			WithReadOnlyRootFilesystem(true).
-			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
-			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
-		WithVolumeMounts(
+	w := workload{
+		name:         dp.Name,
+		namespace:    dp.Namespace,
+		labels:       podLabels(dp),
+		selector:     PodSelector(dp),
+		owner:        OwnerReference(dp, KindDataPod),
+		replicas:     Replicas(in),
+		configHash:   in.ConfigHash,
+		image:        dp.Spec.Image,
+		defaultImage: in.DefaultImage,
+		resources:    dp.Spec.Resources,
+		container: corev1ac.Container().
+			WithName("pod").
+			WithArgs(PodArgs(in)...).
+			WithPorts(
+				corev1ac.ContainerPort().WithName("owner").WithContainerPort(launch.OwnerPort).WithProtocol(corev1.ProtocolTCP),
+				corev1ac.ContainerPort().WithName("peer").WithContainerPort(launch.PeerPort).WithProtocol(corev1.ProtocolTCP),
+			).
+			WithEnv(env...),
+		statusPort: "owner",
+		mounts: []*corev1ac.VolumeMountApplyConfiguration{
 			corev1ac.VolumeMount().WithName("pki").WithMountPath(launch.PKIDir).WithReadOnly(true),
 			corev1ac.VolumeMount().WithName("contracts").WithMountPath(launch.ContractsDir).WithReadOnly(true),
 			corev1ac.VolumeMount().WithName("owner").WithMountPath(launch.OwnerDir).WithReadOnly(true),
 			corev1ac.VolumeMount().WithName("key-encryption").WithMountPath(launch.KEKDir).WithReadOnly(true),
-			corev1ac.VolumeMount().WithName("data").WithMountPath(launch.DataDir),
-			corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
-		)
-
-	data := corev1ac.Volume().WithName("data").WithEmptyDir(corev1ac.EmptyDirVolumeSource())
-	if l := dp.Spec.Storage.Local; l != nil && l.ClaimName != "" {
-		data = corev1ac.Volume().WithName("data").WithPersistentVolumeClaim(
-			corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(l.ClaimName))
+		},
+		volumes: []*corev1ac.VolumeApplyConfiguration{
+			corev1ac.Volume().WithName("pki").WithProjected(pkiVolume(in)),
+			corev1ac.Volume().WithName("contracts").WithProjected(contractsVolume(in)),
+			corev1ac.Volume().WithName("owner").WithSecret(corev1ac.SecretVolumeSource().
+				WithSecretName(ownerSecret).
+				WithDefaultMode(0o440).
+				WithItems(corev1ac.KeyToPath().WithKey(ownerKey).WithPath(launch.OwnerPasswordFileName))),
+			corev1ac.Volume().WithName("key-encryption").WithSecret(corev1ac.SecretVolumeSource().
+				WithSecretName(KEKSecretName(dp)).
+				WithDefaultMode(0o440).
+				WithItems(corev1ac.KeyToPath().WithKey(KeyKEK).WithPath(launch.KEKFileName))),
+		},
 	}
-
-	template := corev1ac.PodTemplateSpec().
-		WithLabels(podLabels(dp)).
-		WithAnnotations(map[string]string{AnnotationConfigHash: in.ConfigHash}).
-		WithSpec(corev1ac.PodSpec().
-			WithAutomountServiceAccountToken(false).
-			WithEnableServiceLinks(false).
-			WithSecurityContext(corev1ac.PodSecurityContext().
-				WithRunAsNonRoot(true).
-				WithFSGroup(podUser).
-				WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
-			WithContainers(container).
-			WithVolumes(
-				corev1ac.Volume().WithName("pki").WithProjected(pkiVolume(in)),
-				corev1ac.Volume().WithName("contracts").WithProjected(contractsVolume(in)),
-				corev1ac.Volume().WithName("owner").WithSecret(corev1ac.SecretVolumeSource().
-					WithSecretName(ownerSecret).
-					WithDefaultMode(0o440).
-					WithItems(corev1ac.KeyToPath().WithKey(ownerKey).WithPath(launch.OwnerPasswordFileName))),
-				corev1ac.Volume().WithName("key-encryption").WithSecret(corev1ac.SecretVolumeSource().
-					WithSecretName(KEKSecretName(dp)).
-					WithDefaultMode(0o440).
-					WithItems(corev1ac.KeyToPath().WithKey(KeyKEK).WithPath(launch.KEKFileName))),
-				data,
-				corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
-			))
-
-	return appsv1ac.Deployment(dp.Name, dp.Namespace).
-		WithLabels(podLabels(dp)).
-		WithOwnerReferences(OwnerReference(dp, KindDataPod)).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(Replicas(in)).
-			WithRevisionHistoryLimit(3).
-			WithStrategy(appsv1ac.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType)).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(PodSelector(dp))).
-			WithTemplate(template))
+	if l := dp.Spec.Storage.Local; l != nil {
+		w.claimName = l.ClaimName
+	}
+	return deployment(w)
 }
 
 // Replicas is 1, or 0 while the DataPod has no membership: `byoda pod`

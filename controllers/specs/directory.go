@@ -6,12 +6,10 @@ import (
 	"strconv"
 
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	externaldnsv1alpha1 "sigs.k8s.io/external-dns/apis/v1alpha1"
 	"sigs.k8s.io/external-dns/endpoint"
 
@@ -101,32 +99,14 @@ func DirectoryArgs(in DirectoryInputs) []string {
 	return append([]string{"service"}, sd.Args()...)
 }
 
-// DirectoryDeployment returns the Deployment of a Service's directory: one
-// replica of `byoda service`, recreated rather than rolled (a SQLite
-// registry has one writer), non-root with a read-only root file system,
+// DirectoryDeployment returns the Deployment of a Service's directory:
+// `byoda service` as deployment runs every workload (one replica,
+// recreated rather than rolled, as a SQLite registry has one writer), with
 // the members CA key and the service's certificates mounted read-only in
 // the PKI directory layout.
 func DirectoryDeployment(in DirectoryInputs) *appsv1ac.DeploymentApplyConfiguration {
 	svc := in.Service
 	spec := svc.Spec.Directory
-	image := spec.Image
-	if image == "" {
-		image = in.DefaultImage
-	}
-	resources := defaultResources.DeepCopy()
-	if spec.Resources != nil {
-		resources = spec.Resources.DeepCopy()
-	}
-	probe := func(period, failures int32) *corev1ac.ProbeApplyConfiguration {
-		return corev1ac.Probe().
-			WithHTTPGet(corev1ac.HTTPGetAction().
-				WithPath("/api/v1/status").
-				WithPort(intstr.FromString("https")).
-				WithScheme(corev1.URISchemeHTTPS)).
-			WithPeriodSeconds(period).
-			WithTimeoutSeconds(2).
-			WithFailureThreshold(failures)
-	}
 	var env []*corev1ac.EnvVarApplyConfiguration
 	if ref := spec.Storage.DatabaseSecretRef; ref != nil {
 		key := ref.Key
@@ -136,66 +116,36 @@ func DirectoryDeployment(in DirectoryInputs) *appsv1ac.DeploymentApplyConfigurat
 		env = append(env, corev1ac.EnvVar().WithName(launch.DatabaseEnv).WithValueFrom(
 			corev1ac.EnvVarSource().WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(ref.Name).WithKey(key))))
 	}
-	container := corev1ac.Container().
-		WithName("directory").
-		WithImage(image).
-		WithImagePullPolicy(corev1.PullIfNotPresent).
-		WithArgs(DirectoryArgs(in)...).
-		WithPorts(corev1ac.ContainerPort().WithName("https").WithContainerPort(launch.DirectoryPort).WithProtocol(corev1.ProtocolTCP)).
-		WithEnv(env...).
-		WithReadinessProbe(probe(5, 3)).
-		WithLivenessProbe(probe(10, 6)).
-		WithStartupProbe(probe(2, 30)).
-		WithResources(resourcesAC(*resources)).
-		WithSecurityContext(corev1ac.SecurityContext().
-			WithRunAsNonRoot(true).
-			WithRunAsUser(podUser).
-			WithRunAsGroup(podUser).
-			WithAllowPrivilegeEscalation(false).
-			WithReadOnlyRootFilesystem(true).
-			WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
-			WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
-		WithVolumeMounts(
+	return deployment(workload{
+		name:         DirectoryName(svc),
+		namespace:    svc.Namespace,
+		labels:       directoryLabels(svc),
+		selector:     DirectorySelector(svc),
+		owner:        OwnerReference(svc, KindService),
+		replicas:     1,
+		configHash:   in.ConfigHash,
+		image:        spec.Image,
+		defaultImage: in.DefaultImage,
+		resources:    spec.Resources,
+		container: corev1ac.Container().
+			WithName("directory").
+			WithArgs(DirectoryArgs(in)...).
+			WithPorts(corev1ac.ContainerPort().WithName("https").WithContainerPort(launch.DirectoryPort).WithProtocol(corev1.ProtocolTCP)).
+			WithEnv(env...),
+		statusPort: "https",
+		mounts: []*corev1ac.VolumeMountApplyConfiguration{
 			corev1ac.VolumeMount().WithName("pki").WithMountPath(launch.PKIDir).WithReadOnly(true),
 			corev1ac.VolumeMount().WithName("contract").WithMountPath(launch.ServiceContractDir).WithReadOnly(true),
-			corev1ac.VolumeMount().WithName("data").WithMountPath(launch.DataDir),
-			corev1ac.VolumeMount().WithName("tmp").WithMountPath("/tmp"),
-		)
-
-	data := corev1ac.Volume().WithName("data").WithEmptyDir(corev1ac.EmptyDirVolumeSource())
-	if claim := spec.Storage.ClaimName; claim != "" {
-		data = corev1ac.Volume().WithName("data").WithPersistentVolumeClaim(
-			corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(claim))
-	}
-	template := corev1ac.PodTemplateSpec().
-		WithLabels(directoryLabels(svc)).
-		WithAnnotations(map[string]string{AnnotationConfigHash: in.ConfigHash}).
-		WithSpec(corev1ac.PodSpec().
-			WithAutomountServiceAccountToken(false).
-			WithEnableServiceLinks(false).
-			WithSecurityContext(corev1ac.PodSecurityContext().
-				WithRunAsNonRoot(true).
-				WithFSGroup(podUser).
-				WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
-			WithContainers(container).
-			WithVolumes(
-				corev1ac.Volume().WithName("pki").WithProjected(directoryPKIVolume(in)),
-				corev1ac.Volume().WithName("contract").WithConfigMap(corev1ac.ConfigMapVolumeSource().
-					WithName(DirectoryName(svc)).
-					WithDefaultMode(0o444).
-					WithItems(corev1ac.KeyToPath().WithKey(KeyContract).WithPath(launch.ServiceContractFileName))),
-				data,
-				corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
-			))
-	return appsv1ac.Deployment(DirectoryName(svc), svc.Namespace).
-		WithLabels(directoryLabels(svc)).
-		WithOwnerReferences(OwnerReference(svc, KindService)).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(1).
-			WithRevisionHistoryLimit(3).
-			WithStrategy(appsv1ac.DeploymentStrategy().WithType(appsv1.RecreateDeploymentStrategyType)).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(DirectorySelector(svc))).
-			WithTemplate(template))
+		},
+		volumes: []*corev1ac.VolumeApplyConfiguration{
+			corev1ac.Volume().WithName("pki").WithProjected(directoryPKIVolume(in)),
+			corev1ac.Volume().WithName("contract").WithConfigMap(corev1ac.ConfigMapVolumeSource().
+				WithName(DirectoryName(svc)).
+				WithDefaultMode(0o444).
+				WithItems(corev1ac.KeyToPath().WithKey(KeyContract).WithPath(launch.ServiceContractFileName))),
+		},
+		claimName: spec.Storage.ClaimName,
+	})
 }
 
 // directoryPKIVolume assembles the internal/pki Dir layout that `byoda

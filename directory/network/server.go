@@ -19,7 +19,6 @@ import (
 
 	"github.com/byoda-go/byoda/directory"
 	"github.com/byoda-go/byoda/directory/dns"
-	"github.com/byoda-go/byoda/directory/ratelimit"
 	"github.com/byoda-go/byoda/directory/registry"
 	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
@@ -76,12 +75,8 @@ func LoadCAs(d *pki.Dir) (*CAs, error) {
 	return &CAs{Root: root, Accounts: accounts, Services: services, NetworkData: data}, nil
 }
 
-// Defaults of Config.
-const (
-	DefaultSyncInterval      = 250 * time.Millisecond
-	DefaultRegistrationRate  = 1.0 // anonymous registrations per second per address
-	DefaultRegistrationBurst = 20
-)
+// DefaultSyncInterval is Config.SyncInterval when it is zero.
+const DefaultSyncInterval = 250 * time.Millisecond
 
 // Config is what a network directory needs.
 type Config struct {
@@ -103,7 +98,8 @@ type Config struct {
 	SyncInterval time.Duration
 	// RegistrationRate and RegistrationBurst limit the anonymous
 	// registrations (first POSTs of accounts and services) per address;
-	// the defaults when zero, none when RegistrationRate is negative.
+	// the defaults (directory.DefaultRegistrationRate and Burst) when
+	// zero, none when RegistrationRate is negative.
 	RegistrationRate  float64
 	RegistrationBurst int
 	// Log receives the server's logs.
@@ -123,7 +119,6 @@ type Server struct {
 	zone     *zoneSync
 	started  time.Time
 	handler  http.Handler
-	regs     *prometheus.CounterVec
 }
 
 // New returns a network directory for cfg.
@@ -146,12 +141,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
-	if cfg.RegistrationRate == 0 {
-		cfg.RegistrationRate = DefaultRegistrationRate
-	}
-	if cfg.RegistrationBurst == 0 {
-		cfg.RegistrationBurst = DefaultRegistrationBurst
-	}
 	roots := x509.NewCertPool()
 	roots.AddCert(cfg.CAs.Root)
 	s := &Server{
@@ -162,16 +151,15 @@ func New(cfg Config) (*Server, error) {
 		dataPEM:  string(pki.EncodeCertificates(cfg.CAs.NetworkData.Chain...)),
 		started:  cfg.Now(),
 	}
-	var limiter *ratelimit.Limiter
-	if cfg.RegistrationRate > 0 {
-		limiter = ratelimit.New(ratelimit.Options{Rate: cfg.RegistrationRate, Burst: cfg.RegistrationBurst, Now: cfg.Now})
-	}
-	s.api = directory.NewAPI(cfg.Log, "byoda_directory", s.verifier, limiter)
-	s.regs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "byoda_directory_registrations_total",
-		Help: "Registrations that changed the registry, by kind (account, account_renewal, account_data, service, service_renewal, service_data, contract, member, dns).",
-	}, []string{"kind"})
-	s.api.Registry().MustRegister(s.regs)
+	s.api = directory.NewAPI(directory.APIOptions{
+		Namespace:         "byoda_directory",
+		RegistrationsHelp: "Registrations that changed the registry, by kind (account, account_renewal, account_data, service, service_renewal, service_data, contract, member, dns).",
+		Verifier:          s.verifier,
+		RegistrationRate:  cfg.RegistrationRate,
+		RegistrationBurst: cfg.RegistrationBurst,
+		Log:               cfg.Log,
+		Now:               cfg.Now,
+	})
 	if cfg.Zone != nil {
 		s.zone = newZoneSync(cfg.Store, cfg.Zone, cfg.Log)
 	}
@@ -267,32 +255,12 @@ func (s *Server) signed(ca *pki.CA, cert *x509.Certificate) directory.SignedCert
 	}
 }
 
-// sign has ca sign csr, turning a refusal by the CA's name policy into a
-// 403.
-func (s *Server) sign(ca *pki.CA, csr *x509.CertificateRequest) (*x509.Certificate, error) {
-	cert, err := ca.Sign(csr, s.cfg.Now())
-	if errors.Is(err, pki.ErrNotAllowed) {
-		return nil, directory.Forbidden("%v", err)
-	}
-	if errors.Is(err, pki.ErrKeyType) {
-		return nil, directory.BadRequest("csr: %v; use an ECDSA P-256 key", err)
-	}
-	if err != nil {
-		return nil, directory.BadRequest("csr: %v", err)
-	}
-	return cert, nil
-}
-
 func (s *Server) postAccount(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.api.Identity(r)
 	if err != nil {
 		return err
 	}
-	var req directory.CSRRequest
-	if err := directory.DecodeJSON(w, r, directory.MaxCSRBody, &req, false); err != nil {
-		return err
-	}
-	csr, subj, err := directory.ParseCSR(req.CSR, s.cfg.Network)
+	req, csr, subj, err := directory.DecodeCSR(w, r, s.cfg.Network)
 	if err != nil {
 		return err
 	}
@@ -308,7 +276,7 @@ func (s *Server) postAccount(w http.ResponseWriter, r *http.Request) error {
 		if id.Role != pki.RoleAccount || id.ID != subj.ID {
 			return directory.Forbidden("your certificate is %s; only %s may have %s signed", id.Name, accountName, subj.Name())
 		}
-		cert, err := s.sign(s.cfg.CAs.Accounts, csr)
+		cert, err := directory.SignCSR(s.cfg.CAs.Accounts, csr, s.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -320,7 +288,7 @@ func (s *Server) postAccount(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
-		s.regs.WithLabelValues(kind).Inc()
+		s.api.Registered(kind)
 		return directory.WriteJSON(w, http.StatusOK, s.signed(s.cfg.CAs.Accounts, cert))
 	}
 	if subj.Kind != pki.KindAccount {
@@ -334,7 +302,7 @@ func (s *Server) postAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cert, err := s.sign(s.cfg.CAs.Accounts, csr)
+	cert, err := directory.SignCSR(s.cfg.CAs.Accounts, csr, s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -346,7 +314,7 @@ func (s *Server) postAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("account").Inc()
+	s.api.Registered("account")
 	if err := s.published(ctx); err != nil {
 		return err
 	}
@@ -361,11 +329,7 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) error {
 	if id.Role != pki.RoleAccount {
 		return directory.Forbidden("your certificate is %s; PUT %s takes an account's TLS certificate", id.Name, directory.PathAccount)
 	}
-	var req directory.AddressRequest
-	if err := directory.DecodeJSON(w, r, directory.MaxCSRBody, &req, true); err != nil {
-		return err
-	}
-	addr, err := directory.PublishAddr(r, req.Address)
+	addr, err := directory.DecodeAddress(w, r)
 	if err != nil {
 		return err
 	}
@@ -381,7 +345,7 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("dns").Inc()
+	s.api.Registered("dns")
 	if err := s.published(ctx); err != nil {
 		return err
 	}
@@ -393,11 +357,7 @@ func (s *Server) postService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req directory.CSRRequest
-	if err := directory.DecodeJSON(w, r, directory.MaxCSRBody, &req, false); err != nil {
-		return err
-	}
-	csr, subj, err := directory.ParseCSR(req.CSR, s.cfg.Network)
+	_, csr, subj, err := directory.DecodeCSR(w, r, s.cfg.Network)
 	if err != nil {
 		return err
 	}
@@ -412,7 +372,7 @@ func (s *Server) postService(w http.ResponseWriter, r *http.Request) error {
 			return directory.Forbidden("your certificate is %s; only %s may renew the CA of service %d",
 				id.Name, pki.ServiceName(sid, s.cfg.Network), sid)
 		}
-		cert, err := s.sign(s.cfg.CAs.Services, csr)
+		cert, err := directory.SignCSR(s.cfg.CAs.Services, csr, s.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -420,13 +380,13 @@ func (s *Server) postService(w http.ResponseWriter, r *http.Request) error {
 			!errors.Is(err, registry.ErrNotFound) {
 			return err
 		}
-		s.regs.WithLabelValues("service_renewal").Inc()
+		s.api.Registered("service_renewal")
 		return directory.WriteJSON(w, http.StatusOK, s.signed(s.cfg.CAs.Services, cert))
 	}
 	if err := s.api.Limit(r); err != nil {
 		return err
 	}
-	cert, err := s.sign(s.cfg.CAs.Services, csr)
+	cert, err := directory.SignCSR(s.cfg.CAs.Services, csr, s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -437,7 +397,7 @@ func (s *Server) postService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("service").Inc()
+	s.api.Registered("service")
 	return directory.WriteJSON(w, http.StatusCreated, s.signed(s.cfg.CAs.Services, cert))
 }
 
@@ -495,7 +455,7 @@ func (s *Server) putService(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("service_data").Inc()
+	s.api.Registered("service_data")
 	if err := s.published(r.Context()); err != nil {
 		return err
 	}
@@ -542,7 +502,7 @@ func (s *Server) patchService(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	s.regs.WithLabelValues("contract").Inc()
+	s.api.Registered("contract")
 	s.cfg.Log.InfoContext(r.Context(), "Countersigned a contract", "service", sid, "version", c.Version)
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(signed)
@@ -617,11 +577,7 @@ func (s *Server) putMember(w http.ResponseWriter, r *http.Request) error {
 	if id.Role != pki.RoleMember {
 		return directory.Forbidden("your certificate is %s; PUT %s takes a member's TLS certificate", id.Name, directory.PathMember)
 	}
-	var req directory.AddressRequest
-	if err := directory.DecodeJSON(w, r, directory.MaxCSRBody, &req, true); err != nil {
-		return err
-	}
-	addr, err := directory.PublishAddr(r, req.Address)
+	addr, err := directory.DecodeAddress(w, r)
 	if err != nil {
 		return err
 	}
@@ -633,7 +589,7 @@ func (s *Server) putMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("member").Inc()
+	s.api.Registered("member")
 	if err := s.published(r.Context()); err != nil {
 		return err
 	}
@@ -649,8 +605,7 @@ func (s *Server) getRootCA(w http.ResponseWriter, _ *http.Request) error {
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	counts, err := s.cfg.Store.Counts(r.Context())
 	if err != nil {
-		s.cfg.Log.ErrorContext(r.Context(), "Status could not read the registry", "err", err)
-		return directory.Errorf(http.StatusServiceUnavailable, directory.CodeUnavailable, "the registry does not answer; the server's log has the details")
+		return s.api.RegistryUnavailable(r, err)
 	}
 	st := directory.Status{
 		Status:  "ok",

@@ -15,11 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/text/cases"
 
 	"github.com/byoda-go/byoda/directory"
-	"github.com/byoda-go/byoda/directory/ratelimit"
 	"github.com/byoda-go/byoda/directory/registry"
 	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/internal/pki"
@@ -40,12 +38,6 @@ type Store interface {
 
 var _ Store = (*registry.DB)(nil)
 
-// Defaults of Config.
-const (
-	DefaultRegistrationRate  = 1.0
-	DefaultRegistrationBurst = 20
-)
-
 // Config is what a service directory needs.
 type Config struct {
 	// Network is the network's domain.
@@ -64,8 +56,9 @@ type Config struct {
 	// Store is the registry.
 	Store Store
 	// RegistrationRate and RegistrationBurst limit anonymous member
-	// registrations per address; the defaults when zero, none when the
-	// rate is negative.
+	// registrations per address; the defaults
+	// (directory.DefaultRegistrationRate and Burst) when zero, none when
+	// the rate is negative.
 	RegistrationRate  float64
 	RegistrationBurst int
 	// Log receives the server's logs; Now is the clock (time.Now when
@@ -85,7 +78,6 @@ type Server struct {
 	dataPEM  string
 	started  time.Time
 	handler  http.Handler
-	regs     *prometheus.CounterVec
 	fold     cases.Caser
 }
 
@@ -98,12 +90,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
-	}
-	if cfg.RegistrationRate == 0 {
-		cfg.RegistrationRate = DefaultRegistrationRate
-	}
-	if cfg.RegistrationBurst == 0 {
-		cfg.RegistrationBurst = DefaultRegistrationBurst
 	}
 	if cfg.Root == nil || cfg.MembersCA == nil || cfg.Store == nil {
 		return nil, errors.New("service directory: want the root CA, the members CA and a store")
@@ -128,16 +114,15 @@ func New(cfg Config) (*Server, error) {
 		started:  cfg.Now(),
 		fold:     cases.Fold(),
 	}
-	var limiter *ratelimit.Limiter
-	if cfg.RegistrationRate > 0 {
-		limiter = ratelimit.New(ratelimit.Options{Rate: cfg.RegistrationRate, Burst: cfg.RegistrationBurst, Now: cfg.Now})
-	}
-	s.api = directory.NewAPI(cfg.Log, "byoda_service_directory", s.verifier, limiter)
-	s.regs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "byoda_service_directory_registrations_total",
-		Help: "Changes to the registry, by kind (member, member_renewal, member_data, member_data_cert, search_values).",
-	}, []string{"kind"})
-	s.api.Registry().MustRegister(s.regs)
+	s.api = directory.NewAPI(directory.APIOptions{
+		Namespace:         "byoda_service_directory",
+		RegistrationsHelp: "Changes to the registry, by kind (member, member_renewal, member_data, member_data_cert, search_values).",
+		Verifier:          s.verifier,
+		RegistrationRate:  cfg.RegistrationRate,
+		RegistrationBurst: cfg.RegistrationBurst,
+		Log:               cfg.Log,
+		Now:               cfg.Now,
+	})
 	s.routes()
 	return s, nil
 }
@@ -182,11 +167,7 @@ func (s *Server) postMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req directory.CSRRequest
-	if err := directory.DecodeJSON(w, r, directory.MaxCSRBody, &req, false); err != nil {
-		return err
-	}
-	csr, subj, err := directory.ParseCSR(req.CSR, s.cfg.Network)
+	_, csr, subj, err := directory.DecodeCSR(w, r, s.cfg.Network)
 	if err != nil {
 		return err
 	}
@@ -201,7 +182,7 @@ func (s *Server) postMember(w http.ResponseWriter, r *http.Request) error {
 		if id.Role != pki.RoleMember || id.ServiceID != s.sid || id.ID != subj.ID {
 			return directory.Forbidden("your certificate is %s; only %s may have %s signed", id.Name, memberName, subj.Name())
 		}
-		cert, err := s.sign(csr)
+		cert, err := directory.SignCSR(s.cfg.MembersCA, csr, s.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -212,7 +193,7 @@ func (s *Server) postMember(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		}
-		s.regs.WithLabelValues(kind).Inc()
+		s.api.Registered(kind)
 		return directory.WriteJSON(w, http.StatusOK, s.signed(cert))
 	}
 	if subj.Kind != pki.KindMember {
@@ -222,7 +203,7 @@ func (s *Server) postMember(w http.ResponseWriter, r *http.Request) error {
 	if err := s.api.Limit(r); err != nil {
 		return err
 	}
-	cert, err := s.sign(csr)
+	cert, err := directory.SignCSR(s.cfg.MembersCA, csr, s.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -233,22 +214,8 @@ func (s *Server) postMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("member").Inc()
+	s.api.Registered("member")
 	return directory.WriteJSON(w, http.StatusCreated, s.signed(cert))
-}
-
-func (s *Server) sign(csr *x509.CertificateRequest) (*x509.Certificate, error) {
-	cert, err := s.cfg.MembersCA.Sign(csr, s.cfg.Now())
-	if errors.Is(err, pki.ErrNotAllowed) {
-		return nil, directory.Forbidden("%v", err)
-	}
-	if errors.Is(err, pki.ErrKeyType) {
-		return nil, directory.BadRequest("csr: %v; use an ECDSA P-256 key", err)
-	}
-	if err != nil {
-		return nil, directory.BadRequest("csr: %v", err)
-	}
-	return cert, nil
 }
 
 func (s *Server) signed(cert *x509.Certificate) directory.SignedCert {
@@ -305,7 +272,7 @@ func (s *Server) putMemberVersion(w http.ResponseWriter, r *http.Request) error 
 	if err := s.cfg.Store.SetMemberData(r.Context(), s.sid, mid, string(pki.EncodeCertificates(chain...)), v, addr); err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("member_data_cert").Inc()
+	s.api.Registered("member_data_cert")
 	return directory.WriteJSON(w, http.StatusOK, directory.AddressResponse{Name: pki.MemberName(s.sid, mid, s.cfg.Network), Address: addr.String()})
 }
 
@@ -386,7 +353,7 @@ func (s *Server) putSearchValues(w http.ResponseWriter, r *http.Request) error {
 	if err := s.cfg.Store.SetSearchValues(r.Context(), s.sid, mid, entries); err != nil {
 		return err
 	}
-	s.regs.WithLabelValues("search_values").Inc()
+	s.api.Registered("search_values")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -440,8 +407,7 @@ func (s *Server) getSearch(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	n, err := s.cfg.Store.CountServiceMembers(r.Context(), s.sid)
 	if err != nil {
-		s.cfg.Log.ErrorContext(r.Context(), "Status could not read the registry", "err", err)
-		return directory.Errorf(http.StatusServiceUnavailable, directory.CodeUnavailable, "the registry does not answer; the server's log has the details")
+		return s.api.RegistryUnavailable(r, err)
 	}
 	sid := s.sid
 	return directory.WriteJSON(w, http.StatusOK, directory.Status{

@@ -19,6 +19,7 @@ import (
 	"github.com/byoda-go/byoda/directory/dns"
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/peer"
+	"github.com/byoda-go/byoda/test/testenv"
 )
 
 const (
@@ -38,12 +39,8 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	now := time.Now()
-	dir, err := pki.InitNetwork(t.TempDir(), network, now)
+	dir, err := testenv.InitPKI(t.TempDir(), network, sid)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dir.CreateService(sid, now); err != nil {
 		t.Fatal(err)
 	}
 	roots, err := dir.Roots()
@@ -54,18 +51,11 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	dnsAddr, stop, err := testenv.ServeDNS(srv.Serve)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, pc, l) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(stop)
 	// A free port, the same on every loopback address.
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,7 +63,7 @@ func newWorld(t *testing.T) *world {
 	}
 	port := probe.Addr().(*net.TCPAddr).Port
 	probe.Close()
-	return &world{dir: dir, verifier: &pki.Verifier{Roots: roots, Network: network}, dns: srv, dnsAddr: pc.LocalAddr().String(), port: port}
+	return &world{dir: dir, verifier: &pki.Verifier{Roots: roots, Network: network}, dns: srv, dnsAddr: dnsAddr, port: port}
 }
 
 func (w *world) member(t *testing.T) (uuid.UUID, tls.Certificate) {

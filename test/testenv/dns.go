@@ -90,7 +90,7 @@ func (d *DNS) startPDNS(t testing.TB, extra ...string) {
 	// Ports picked here can be taken before pdns_server binds them; a bind
 	// failure is retried with new ports.
 	for attempt := 1; ; attempt++ {
-		dnsPort, apiPort := freeDNSPort(t), FreePort(t)
+		dnsPort, apiPort := FreeDNSPort(t), FreePort(t)
 		conf := strings.Join(append([]string{
 			"launch=gsqlite3",
 			"gsqlite3-database=" + db,
@@ -223,7 +223,7 @@ func (d *DNS) startExternalDNS(t testing.TB, kubeconfig string) {
 	}, nil)
 	d.ExternalDNS = p
 	Eventually(t, 60*time.Second, "external-dns healthz", p, func(ctx context.Context) error {
-		return httpOK(ctx, "http://"+metrics+"/healthz")
+		return HTTPOK(ctx, http.DefaultClient, "http://"+metrics+"/healthz")
 	})
 }
 
@@ -318,25 +318,10 @@ func (d *DNS) api(ctx context.Context, method, path string, body, out any) error
 	return nil
 }
 
-func httpOK(ctx context.Context, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
-}
-
-// freeDNSPort returns a port on 127.0.0.1 that was free for both TCP and UDP a
-// moment ago.
-func freeDNSPort(t testing.TB) int {
+// FreeDNSPort returns a port on 127.0.0.1 that was free for both TCP and UDP a
+// moment ago, for a DNS server started as a process. Callers should retry
+// on a bind failure.
+func FreeDNSPort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		port := FreePort(t)
@@ -349,4 +334,44 @@ func freeDNSPort(t testing.TB) int {
 	}
 	t.Fatal("find free port for DNS: no port free for both TCP and UDP")
 	return 0
+}
+
+// ServeDNS runs serve, the serving loop of a DNS server in the test process
+// (such as the network's directory/dns server), on one free loopback port
+// with UDP and TCP. It returns that host:port and a function that stops
+// serve, by cancelling its context, and waits for it to return. An error
+// serve returns before then is printed to stderr.
+func ServeDNS(serve func(ctx context.Context, pc net.PacketConn, l net.Listener) error) (addr string, stop func(), err error) {
+	pc, l, err := ListenDNS()
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := serve(ctx, pc, l); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "DNS server:", err)
+		}
+	}()
+	return l.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+// ListenDNS listens on one free loopback port with UDP and TCP, for a DNS
+// server in the test process; the UDP port of a free TCP port may be
+// taken, so it tries a few.
+func ListenDNS() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 20 {
+		var l net.Listener
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("listen for DNS: %w", err)
+		}
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", l.Addr().String()); err == nil {
+			return pc, l, nil
+		}
+		l.Close()
+	}
+	return nil, nil, fmt.Errorf("listen for DNS: no port free for both TCP and UDP: %w", err)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +175,16 @@ func (p *Process) Stop() {
 	}
 }
 
+// StopCleanly stops the process as Kubernetes stops a pod (SIGTERM, Stop)
+// and fails the test unless it exited with status 0.
+func (p *Process) StopCleanly(t testing.TB) {
+	t.Helper()
+	p.Stop()
+	if exited, err := p.Exited(); !exited || err != nil {
+		t.Fatalf("%s did not stop cleanly on SIGTERM: exited %v, %v\n%s", p.Name, exited, err, p.Tail(4<<10))
+	}
+}
+
 // Kill ends the process group with SIGKILL and waits for it.
 func (p *Process) Kill() {
 	if exited, _ := p.Exited(); exited {
@@ -201,32 +212,64 @@ func (p *Process) Tail(n int) string {
 	return string(b)
 }
 
-// Eventually polls check every interval until it returns nil or timeout passes,
-// failing the test with the last error. It also fails early if proc (optional)
-// exits, since waiting on a dead process only wastes the timeout.
-func Eventually(t testing.TB, timeout time.Duration, what string, proc *Process, check func(ctx context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// Wait polls check until it returns nil, proc (optional) exits, ctx ends or
+// timeout passes, and returns nil or what ended the wait with check's last
+// error: waiting on a dead process only wastes the timeout. Each call of
+// check gets at most 5 s.
+func Wait(ctx context.Context, timeout time.Duration, proc *Process, check func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last error
 	for {
 		attempt, cancelAttempt := context.WithTimeout(ctx, 5*time.Second)
-		last = check(attempt)
+		last := check(attempt)
 		cancelAttempt()
 		if last == nil {
-			return
+			return nil
 		}
 		if proc != nil {
 			if exited, err := proc.Exited(); exited {
-				t.Fatalf("%s: %s exited (%v) while waiting; last error: %v\n%s", what, proc.Name, err, last, proc.Tail(8<<10))
+				return fmt.Errorf("%s exited (%v) while waiting; last error: %w", proc.Name, err, last)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s: not done after %s: %v", what, timeout, last)
-		case <-time.After(200 * time.Millisecond):
+			return fmt.Errorf("not done after %s: %w", timeout, last)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Eventually is Wait for a test: it fails the test with what it waited
+// for when the wait ends without check passing, with the end of proc's log
+// when proc exited.
+func Eventually(t testing.TB, timeout time.Duration, what string, proc *Process, check func(ctx context.Context) error) {
+	t.Helper()
+	if err := Wait(context.Background(), timeout, proc, check); err != nil {
+		if proc != nil {
+			if exited, _ := proc.Exited(); exited {
+				t.Fatalf("%s: %v\n%s", what, err, proc.Tail(8<<10))
+			}
+		}
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// HTTPOK returns nil when GET url with c answers 200 OK, such as a status
+// endpoint that Wait polls.
+func HTTPOK(ctx context.Context, c *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 // WaitForTCP waits until something accepts connections on addr.
@@ -245,23 +288,4 @@ func WaitForTCP(t testing.TB, addr string, timeout time.Duration, proc *Process)
 // Addr joins 127.0.0.1 and a port.
 func Addr(port int) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-}
-
-// BuildByoda builds the byoda binary from the repository into dir and
-// returns its path, for suites that run byoda as processes (from TestMain,
-// so without a testing.TB). BYODA_E2E_RACE=1 builds it with the race
-// detector.
-func BuildByoda(dir string) (string, error) {
-	bin := filepath.Join(dir, "byoda")
-	args := []string{"build", "-o", bin}
-	if os.Getenv("BYODA_E2E_RACE") != "" {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Dir = RepoRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build byoda: %w", err)
-	}
-	return bin, nil
 }

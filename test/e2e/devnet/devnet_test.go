@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,26 +24,10 @@ import (
 var byodaBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping the devnet end-to-end test with -short")
-		return 0
-	}
-	tmp, err := os.MkdirTemp("", "byoda-e2e-devnet-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	if byodaBin, err = testenv.BuildByoda(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.RunSuite(m, "devnet", func(s *testenv.Suite) error {
+		byodaBin = s.Byoda
+		return nil
+	}))
 }
 
 // running is a byoda devnet process and what it printed.

@@ -38,10 +38,7 @@ func badCerts(t *testing.T) map[string]tls.Certificate {
 	}
 	out["forged"] = kp.TLSCertificate()
 	// Expired: signed by the real accounts CA two years ago.
-	real, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	real := openPKI(t)
 	accounts, err := real.CA(pki.Subject{Kind: pki.KindAccountsCA, Network: network})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +75,7 @@ func startDirectory(t testing.TB, o dirOptions) *dirProc {
 		o.registrationRate = "-1"
 	}
 	for attempt := 1; ; attempt++ {
-		httpsPort, dnsPort := testenv.FreePort(t), freeDNSPort(t)
+		httpsPort, dnsPort := testenv.FreePort(t), testenv.FreeDNSPort(t)
 		d := &dirProc{opts: o, https: testenv.Addr(httpsPort), dns: testenv.Addr(dnsPort), dataDir: o.dataDir}
 		args := []string{"directory",
 			"--pki-dir", pkiDir,
@@ -94,7 +93,7 @@ func startDirectory(t testing.TB, o dirOptions) *dirProc {
 		args = append(args, o.extra...)
 		d.proc = testenv.StartProcess(t, "directory", byodaBin, args, nil)
 		noRaces(t, d.proc)
-		err := waitReady(t, d.proc, func(ctx context.Context) error {
+		err := testenv.Wait(t.Context(), time.Minute, d.proc, func(ctx context.Context) error {
 			if d.tlsCA == nil {
 				data, err := os.ReadFile(filepath.Join(o.dataDir, directory.GeneratedCertFile))
 				if err != nil {
@@ -107,10 +106,7 @@ func startDirectory(t testing.TB, o dirOptions) *dirProc {
 			return err
 		})
 		if err == nil {
-			dir, err := pki.OpenDir(pkiDir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			dir := openPKI(t)
 			if d.roots, err = dir.Roots(); err != nil {
 				t.Fatal(err)
 			}
@@ -121,29 +117,6 @@ func startDirectory(t testing.TB, o dirOptions) *dirProc {
 			continue
 		}
 		t.Fatalf("directory not ready: %v\n%s", err, d.proc.Tail(16<<10))
-	}
-}
-
-// waitReady polls check until it passes or the process exits.
-func waitReady(t testing.TB, p *testenv.Process, check func(ctx context.Context) error) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	for {
-		attempt, cancelAttempt := context.WithTimeout(ctx, 2*time.Second)
-		err := check(attempt)
-		cancelAttempt()
-		if err == nil {
-			return nil
-		}
-		if exited, perr := p.Exited(); exited {
-			return fmt.Errorf("%s exited (%v): %w", p.Name, perr, err)
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
 
@@ -222,22 +195,6 @@ func wantAddrs(t testing.TB, server, name string, want ...string) {
 			t.Fatalf("DNS %s over %s = %v, want %v", name, net, got, want)
 		}
 	}
-}
-
-// freeDNSPort returns a port on 127.0.0.1 free for TCP and UDP a moment ago.
-func freeDNSPort(t testing.TB) int {
-	t.Helper()
-	for range 20 {
-		port := testenv.FreePort(t)
-		pc, err := net.ListenPacket("udp", testenv.Addr(port))
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		return port
-	}
-	t.Fatal("no port free for both TCP and UDP")
-	return 0
 }
 
 // identity is a key and the name a CSR asks for.

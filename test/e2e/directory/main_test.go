@@ -5,14 +5,10 @@
 package directory_test
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/test/testenv"
 )
 
@@ -44,40 +40,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping the directory end-to-end tests with -short")
-		return 0
-	}
-	tmp, err := os.MkdirTemp("", "byoda-e2e-directory-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	// BYODA_E2E_RACE=1 builds byoda with the race detector.
-	if byodaBin, err = testenv.BuildByoda(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	pkiDir = filepath.Join(tmp, "pki")
-	dir, err := pki.InitNetwork(pkiDir, network, time.Now())
-	if err == nil {
+	os.Exit(testenv.RunSuite(m, "directory", func(s *testenv.Suite) error {
+		byodaBin = s.Byoda
+		pkiDir = filepath.Join(s.Dir, "pki")
 		// The services that service directories run, made with their keys
 		// as byoda pki service makes them.
-		for _, sid := range []uint32{svcExact, svcPrefix, svcRegex, svcOther, svcAddressbook} {
-			if err = dir.CreateService(sid, time.Now()); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create PKI:", err)
-		return 1
-	}
-	return m.Run()
+		_, err := testenv.InitPKI(pkiDir, network, svcExact, svcPrefix, svcRegex, svcOther, svcAddressbook)
+		return err
+	}))
 }

@@ -190,10 +190,7 @@ func TestAccounts(t *testing.T) {
 
 func mustRoot(t *testing.T) *x509.Certificate {
 	t.Helper()
-	d, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPKI(t)
 	root, err := d.RootCertificate()
 	if err != nil {
 		t.Fatal(err)
@@ -341,10 +338,7 @@ func TestMembers(t *testing.T) {
 		// A member of a service the network does not know: its CA was
 		// never registered here (made by a CA of the same network, as
 		// byoda pki does).
-		dir, err := pki.OpenDir(pkiDir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir := openPKI(t)
 		services, err := dir.CA(pki.Subject{Kind: pki.KindServicesCA, Network: network})
 		if err != nil {
 			t.Fatal(err)

@@ -44,10 +44,7 @@ func serviceContract(t *testing.T, sid uint32, match string, caseSensitive bool)
 	}
 	raw = strings.Replace(raw, old, fmt.Sprintf(`"match": %q,
                                         "casesensitive": %v`, match, caseSensitive), 1)
-	d, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPKI(t)
 	svc, err := d.ServiceDataKey(sid)
 	if err != nil {
 		t.Fatal(err)
@@ -73,10 +70,7 @@ func startService(t *testing.T, sid uint32, signed []byte, database string, extr
 	if err := os.WriteFile(file, signed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := openPKI(t)
 	roots, err := d.Roots()
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +84,7 @@ func startService(t *testing.T, sid uint32, signed []byte, database string, extr
 		}
 		s.proc = testenv.StartProcess(t, "service", byodaBin, append(args, extra...), nil)
 		noRaces(t, s.proc)
-		err := waitReady(t, s.proc, func(ctx context.Context) error {
+		err := testenv.Wait(t.Context(), time.Minute, s.proc, func(ctx context.Context) error {
 			_, err := s.client(t, nil).Status(ctx)
 			return err
 		})
@@ -354,14 +348,7 @@ func sortedStrings(s []string) []string {
 	return out
 }
 
-func openPKI(t testing.TB) *pki.Dir {
-	t.Helper()
-	d, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+func openPKI(t testing.TB) *pki.Dir { return testenv.OpenPKI(t, pkiDir) }
 
 // TestServiceBadInput sends a service directory bad certificates, bodies
 // and paths.

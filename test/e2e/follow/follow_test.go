@@ -4,16 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -51,59 +47,33 @@ type ports struct{ owner, peer int }
 // the member's name in DNS at addr and starts the pod.
 func newPod(t *testing.T, name string, addr netip.Addr, pp ports) *pod {
 	t.Helper()
-	dir, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	aid, err := dir.CreateAccount(now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mid, err := dir.CreateMember(demoSID, now)
+	dir := testenv.OpenPKI(t, pkiDir)
+	a := testenv.NewPodAccount(t, dir)
+	mid, err := dir.CreateMember(demoSID, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := zone.Set(pki.MemberName(demoSID, mid, network), addr); err != nil {
 		t.Fatal(err)
 	}
-	p := &pod{name: name, account: aid, member: mid, addr: addr, dataDir: t.TempDir(), password: rand.Text(),
-		owner: net.JoinHostPort(addr.String(), strconv.Itoa(pp.owner))}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	writeFile(t, filepath.Join(p.dataDir, "kek"), base64.URLEncoding.EncodeToString(kek)+"\n")
-	writeFile(t, filepath.Join(p.dataDir, "owner-password"), p.password+"\n")
+	p := &pod{name: name, account: a.ID, member: mid, addr: addr, dataDir: a.DataDir, password: a.Password,
+		owner: net.JoinHostPort(addr.String(), strconv.Itoa(pp.owner)), client: a.Owner}
 	p.args = []string{"pod",
 		"--network", network,
 		"--pki-dir", pkiDir,
-		"--account", aid.String(),
+		"--account", a.ID.String(),
 		"--data-dir", p.dataDir,
 		"--listen", p.owner,
 		"--peer-listen", net.JoinHostPort(addr.String(), strconv.Itoa(pp.peer)),
-		"--owner-password-file", filepath.Join(p.dataDir, "owner-password"),
+		"--owner-password-file", filepath.Join(p.dataDir, testenv.OwnerPasswordFile),
 		"--contract", demoContract,
 		"--member", fmt.Sprintf("%d=%s", demoSID, mid),
 		"--dns-server", dnsAddr,
 		"--network-peer-port", strconv.Itoa(pp.peer),
 		"--log-level", "debug",
 	}
-	roots, err := dir.Roots()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: pki.AccountName(aid, network)},
-	}}
-	t.Cleanup(p.client.CloseIdleConnections)
 	p.start(t)
 	return p
-}
-
-func writeFile(t *testing.T, name, content string) {
-	t.Helper()
-	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (p *pod) ownerURL(path string) string { return "https://" + p.owner + path }
@@ -114,16 +84,7 @@ func (p *pod) start(t *testing.T) {
 	// A pod built with the race detector dies on the first race.
 	p.proc = testenv.StartProcess(t, p.name, byodaBin, p.args, []string{"GORACE=halt_on_error=1"})
 	testenv.Eventually(t, 30*time.Second, p.name+" answers", p.proc, func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.ownerURL("/api/v1/status"), nil)
-		resp, err := p.client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %s", resp.Status)
-		}
-		return nil
+		return testenv.HTTPOK(ctx, p.client, p.ownerURL("/api/v1/status"))
 	})
 	var login struct {
 		AuthToken string `json:"auth_token"`
@@ -136,10 +97,7 @@ func (p *pod) start(t *testing.T) {
 // cleanly.
 func (p *pod) stop(t *testing.T) {
 	t.Helper()
-	p.proc.Stop()
-	if exited, err := p.proc.Exited(); !exited || err != nil {
-		t.Fatalf("%s did not stop cleanly on SIGTERM: %v\n%s", p.name, err, p.proc.Tail(4<<10))
-	}
+	p.proc.StopCleanly(t)
 	p.client.CloseIdleConnections()
 }
 

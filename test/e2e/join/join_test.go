@@ -11,12 +11,9 @@ package join_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -45,26 +42,10 @@ const (
 var byodaBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping the join end-to-end test with -short")
-		return 0
-	}
-	tmp, err := os.MkdirTemp("", "byoda-e2e-join-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	if byodaBin, err = testenv.BuildByoda(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.RunSuite(m, "join", func(s *testenv.Suite) error {
+		byodaBin = s.Byoda
+		return nil
+	}))
 }
 
 // world is the network: its PKI directory (the CAs, which only the
@@ -80,26 +61,6 @@ type world struct {
 	svcData  string
 	svcProc  *testenv.Process
 	resolver *net.Resolver
-}
-
-// freeDNSPort returns a port free for both UDP and TCP on 127.0.0.1.
-func freeDNSPort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", testenv.Addr(port))
-		pc.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
 }
 
 // freePortOn returns a TCP port free on every one of addrs.
@@ -126,18 +87,15 @@ func freePortOn(t *testing.T, addrs ...string) int {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	d, err := pki.InitNetwork(filepath.Join(t.TempDir(), "pki"), network, time.Now())
+	d, err := testenv.InitPKI(filepath.Join(t.TempDir(), "pki"), network, sid)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.CreateService(sid, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	w := &world{pki: d, dirData: t.TempDir(), svcData: t.TempDir()}
 	if w.roots, err = d.Roots(); err != nil {
 		t.Fatal(err)
 	}
-	httpsPort, dnsPort := testenv.FreePort(t), freeDNSPort(t)
+	httpsPort, dnsPort := testenv.FreePort(t), testenv.FreeDNSPort(t)
 	w.dirURL, w.dns = "https://"+testenv.Addr(httpsPort), testenv.Addr(dnsPort)
 	w.dirProc = testenv.StartProcess(t, "directory", byodaBin, []string{"directory",
 		"--pki-dir", d.Path(), "--data-dir", w.dirData,
@@ -233,7 +191,7 @@ type pod struct {
 // service through its directory.
 func (w *world) startPod(t *testing.T, name, addr string, ownerPort, peerPort int) *pod {
 	t.Helper()
-	dir := t.TempDir()
+	dir, password := testenv.NewPodDataDir(t)
 	podPKI := filepath.Join(dir, "pki")
 	rel, _ := pki.RelPaths(pki.Subject{Kind: pki.KindRootCA, Network: network})
 	root, err := os.ReadFile(filepath.Join(w.pki.Path(), rel))
@@ -242,11 +200,7 @@ func (w *world) startPod(t *testing.T, name, addr string, ownerPort, peerPort in
 	}
 	writeFile(t, filepath.Join(podPKI, rel), root, 0o644)
 	writeFile(t, filepath.Join(podPKI, pki.NetworkFile), pki.NetworkJSON(network), 0o644)
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	writeFile(t, filepath.Join(dir, "kek"), []byte(base64.URLEncoding.EncodeToString(kek)+"\n"), 0o600)
-	p := &pod{name: name, addr: addr, account: uuid.New(), password: rand.Text()}
-	writeFile(t, filepath.Join(dir, "password"), []byte(p.password+"\n"), 0o600)
+	p := &pod{name: name, addr: addr, account: uuid.New(), password: password}
 	p.owner = fmt.Sprintf("https://%s:%d", pki.AccountName(p.account, network), ownerPort)
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Resolver: w.resolver}
 	p.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
@@ -258,7 +212,7 @@ func (w *world) startPod(t *testing.T, name, addr string, ownerPort, peerPort in
 		"--network", network, "--pki-dir", podPKI, "--account", p.account.String(), "--data-dir", dir,
 		"--listen", net.JoinHostPort(addr, strconv.Itoa(ownerPort)),
 		"--peer-listen", net.JoinHostPort(addr, strconv.Itoa(peerPort)),
-		"--owner-password-file", filepath.Join(dir, "password"),
+		"--owner-password-file", filepath.Join(dir, testenv.OwnerPasswordFile),
 		"--join", w.serviceURL(),
 		"--directory", w.dirURL, "--directory-ca", filepath.Join(w.dirData, "tls.crt"),
 		"--dns-server", w.dns, "--network-peer-port", strconv.Itoa(peerPort),
@@ -421,34 +375,6 @@ func (p *pod) familyCities(t *testing.T, fields string) map[string][]string {
 	return out
 }
 
-// contractVersion is the demo contract at version v with changes at
-// object paths (a nil value deletes).
-func contractVersion(t *testing.T, base []byte, v int, changes map[string]any) []byte {
-	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(base, &doc); err != nil {
-		t.Fatal(err)
-	}
-	doc["version"] = v
-	for ptr, val := range changes {
-		toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
-		cur := doc
-		for _, tok := range toks[:len(toks)-1] {
-			cur = cur[tok].(map[string]any)
-		}
-		if val == nil {
-			delete(cur, toks[len(toks)-1])
-		} else {
-			cur[toks[len(toks)-1]] = val
-		}
-	}
-	out, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestJoinThroughDirectories is must-show 3 and 4 of joining through the
 // directories.
 func TestJoinThroughDirectories(t *testing.T) {
@@ -496,7 +422,7 @@ func TestJoinThroughDirectories(t *testing.T) {
 	if ans := suzie.graphql(t, floorQuery, nil); len(ans.Errors) == 0 {
 		t.Fatal("version 1 serves floor")
 	}
-	v2 := contractVersion(t, v1, 2, map[string]any{"/jsonschema/$defs/address/properties/floor": map[string]any{"type": "string"}})
+	v2 := testenv.ContractVersion(t, v1, 2, map[string]any{"/jsonschema/$defs/address/properties/floor": map[string]any{"type": "string"}})
 	w.publish(t, v2)
 	for _, p := range []*pod{suzie, mike} {
 		testenv.Eventually(t, time.Minute, p.name+" serves version 2", p.proc, func(ctx context.Context) error {
@@ -520,7 +446,7 @@ func TestJoinThroughDirectories(t *testing.T) {
 
 	// Version 3 removes a field: refused, with a message in the log and
 	// the status; version 2 is served on.
-	v3 := contractVersion(t, v2, 3, map[string]any{"/jsonschema/properties/person/properties/birthday": nil})
+	v3 := testenv.ContractVersion(t, v2, 3, map[string]any{"/jsonschema/properties/person/properties/birthday": nil})
 	w.publish(t, v3)
 	for _, p := range []*pod{suzie, mike} {
 		testenv.Eventually(t, time.Minute, p.name+" refuses version 3", p.proc, func(ctx context.Context) error {

@@ -4,16 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,51 +48,30 @@ func startPod(t testing.TB, name string, sids []uint32, extra ...string) *testPo
 		sids = []uint32{demoSID}
 	}
 	dir := openPKI(t)
-	aid, err := dir.CreateAccount(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testenv.NewPodAccount(t, dir)
+	a.Owner.Timeout = 60 * time.Second
 	p := &testPod{
 		name:     name,
 		addr:     addrs.take(),
-		account:  aid,
+		account:  a.ID,
 		members:  map[uint32]uuid.UUID{},
-		dataDir:  t.TempDir(),
-		password: rand.Text(),
+		dataDir:  a.DataDir,
+		password: a.Password,
 		extra:    extra,
+		owner:    a.Owner,
 		tokens:   map[uint32]string{},
 	}
-	register(t, pki.AccountName(aid, network), p.addr)
+	register(t, pki.AccountName(a.ID, network), p.addr)
 	for _, sid := range sids {
-		if p.members[sid], err = dir.CreateMember(sid, time.Now()); err != nil {
+		mid, err := dir.CreateMember(sid, time.Now())
+		if err != nil {
 			t.Fatal(err)
 		}
-		register(t, pki.MemberName(sid, p.members[sid], network), p.addr)
+		p.members[sid] = mid
+		register(t, pki.MemberName(sid, mid, network), p.addr)
 	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	writeFile(t, filepath.Join(p.dataDir, "kek"), base64.URLEncoding.EncodeToString(kek)+"\n")
-	writeFile(t, filepath.Join(p.dataDir, "owner-password"), p.password+"\n")
-	roots, err := dir.Roots()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.owner = &http.Client{
-		Timeout: 60 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: pki.AccountName(aid, network)},
-		},
-	}
-	t.Cleanup(p.owner.CloseIdleConnections)
 	p.start(t)
 	return p
-}
-
-func writeFile(t testing.TB, name, content string) {
-	t.Helper()
-	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // args is the pod's command line.
@@ -108,7 +83,7 @@ func (p *testPod) args() []string {
 		"--data-dir", p.dataDir,
 		"--listen", p.ownerAddr(),
 		"--peer-listen", netip.AddrPortFrom(p.addr, uint16(peerPort)).String(),
-		"--owner-password-file", filepath.Join(p.dataDir, "owner-password"),
+		"--owner-password-file", filepath.Join(p.dataDir, testenv.OwnerPasswordFile),
 		"--dns-server", dnsAddr,
 		"--network-peer-port", strconv.Itoa(peerPort),
 		"--log-level", "debug",
@@ -134,23 +109,9 @@ func (p *testPod) mid(sid uint32) uuid.UUID { return p.members[sid] }
 func (p *testPod) start(t testing.TB) {
 	t.Helper()
 	p.proc = testenv.StartProcess(t, p.name+"-"+p.account.String()[:8], byodaBin, p.args(), []string{"GORACE=halt_on_error=1"})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if exited, err := p.proc.Exited(); exited {
-			t.Fatalf("pod %s exited (%v):\n%s", p.name, err, p.proc.Tail(8<<10))
-		}
-		resp, err := p.owner.Get("https://" + p.ownerAddr() + "/api/v1/status")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pod %s not ready after 30s: %v\n%s", p.name, err, p.proc.Tail(8<<10))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "pod "+p.name+" ready", p.proc, func(ctx context.Context) error {
+		return testenv.HTTPOK(ctx, p.owner, "https://"+p.ownerAddr()+"/api/v1/status")
+	})
 }
 
 // token logs the owner in for service sid, once.

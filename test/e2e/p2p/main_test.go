@@ -9,10 +9,8 @@
 package p2p_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -61,85 +59,30 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(testenv.RunSuite(m, "p2p", setup))
 }
 
-func run(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("skipping the p2p end-to-end tests with -short")
-		return 0
-	}
-	tmp, err := os.MkdirTemp("", "byoda-e2e-p2p-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	if byodaBin, err = testenv.BuildByoda(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	pkiDir = filepath.Join(tmp, "pki")
-	now := time.Now()
-	dir, err := pki.InitNetwork(pkiDir, network, now)
-	if err == nil {
-		for _, sid := range []uint32{demoSID, profilesSID} {
-			if err = dir.CreateService(sid, now); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create PKI:", err)
-		return 1
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	if err := startDNS(ctx, &wg); err != nil {
-		fmt.Fprintln(os.Stderr, "DNS server:", err)
-		return 1
-	}
-	if ownerPort, peerPort, err = networkPorts(); err != nil {
-		fmt.Fprintln(os.Stderr, "ports:", err)
-		return 1
-	}
-	if addrs, err = newAddrPool(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
-
-// startDNS serves the network's zone on 127.0.0.1, UDP and TCP on one free
-// port.
-func startDNS(ctx context.Context, wg *sync.WaitGroup) error {
-	var err error
-	zone, err = dns.NewServer(network, dns.Options{TTL: 5 * time.Second, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
+// setup makes the run's PKI, starts the network's DNS server and picks the
+// network's ports and the pods' addresses.
+func setup(s *testenv.Suite) error {
+	byodaBin = s.Byoda
+	pkiDir = filepath.Join(s.Dir, "pki")
+	if _, err := testenv.InitPKI(pkiDir, network, demoSID, profilesSID); err != nil {
 		return err
 	}
-	for range 20 {
-		var l net.Listener
-		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return err
-		}
-		var pc net.PacketConn
-		if pc, err = net.ListenPacket("udp", l.Addr().String()); err != nil {
-			l.Close()
-			continue
-		}
-		dnsAddr = l.Addr().String()
-		wg.Go(func() {
-			if err := zone.Serve(ctx, pc, l); err != nil {
-				fmt.Fprintln(os.Stderr, "DNS server:", err)
-			}
-		})
-		return nil
+	var err error
+	if zone, err = dns.NewServer(network, dns.Options{TTL: 5 * time.Second, Log: slog.New(slog.DiscardHandler)}); err != nil {
+		return fmt.Errorf("DNS server: %w", err)
 	}
+	var stop func()
+	if dnsAddr, stop, err = testenv.ServeDNS(zone.Serve); err != nil {
+		return fmt.Errorf("DNS server: %w", err)
+	}
+	s.Cleanup(stop)
+	if ownerPort, peerPort, err = networkPorts(); err != nil {
+		return fmt.Errorf("ports: %w", err)
+	}
+	addrs, err = newAddrPool()
 	return err
 }
 
@@ -201,11 +144,4 @@ func register(t testing.TB, name string, addr netip.Addr) {
 }
 
 // openPKI opens the run's PKI directory.
-func openPKI(t testing.TB) *pki.Dir {
-	t.Helper()
-	d, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+func openPKI(t testing.TB) *pki.Dir { return testenv.OpenPKI(t, pkiDir) }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/byoda-go/byoda/test/testenv"
 )
 
 // accessPod is a pod that has joined the demo and the addressbook
@@ -244,7 +246,7 @@ func TestPeerRefused(t *testing.T) {
 	t.Run("certificate of another network", func(t *testing.T) {
 		// A self-made network with the same names.
 		other := t.TempDir()
-		od, err := pkiInit(other)
+		od, err := testenv.InitPKI(other, network, demoSID)
 		if err != nil {
 			t.Fatal(err)
 		}

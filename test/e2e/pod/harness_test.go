@@ -3,9 +3,7 @@ package pod_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,37 +55,19 @@ func newPod(t testing.TB, opts podOptions) *testPod {
 	if opts.contracts == nil {
 		opts.contracts = map[uint32]string{demoSID: demoContract}
 	}
-	dir := openPKI(t)
-	aid, err := dir.CreateAccount(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := testenv.NewPodAccount(t, openPKI(t))
 	p := &testPod{
 		opts:        opts,
-		account:     aid,
-		accountName: aid.String() + ".accounts." + network,
+		account:     a.ID,
+		accountName: pki.AccountName(a.ID, network),
 		members:     map[uint32]uuid.UUID{},
-		dataDir:     t.TempDir(),
-		password:    rand.Text(),
+		dataDir:     a.DataDir,
+		password:    a.Password,
+		owner:       a.Owner,
 	}
 	for sid := range opts.contracts {
 		p.members[sid] = newMember(t, sid)
 	}
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	writeFile(t, filepath.Join(p.dataDir, "kek"), base64.URLEncoding.EncodeToString(kek)+"\n")
-	writeFile(t, filepath.Join(p.dataDir, "owner-password"), p.password+"\n")
-	roots, err := dir.Roots()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.owner = &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: p.accountName},
-		},
-	}
-	t.Cleanup(p.owner.CloseIdleConnections)
 	p.start(t)
 	return p
 }
@@ -108,7 +88,7 @@ func (p *testPod) args(ownerPort, peerPort int) []string {
 		"--data-dir", p.dataDir,
 		"--listen", testenv.Addr(ownerPort),
 		"--peer-listen", testenv.Addr(peerPort),
-		"--owner-password-file", filepath.Join(p.dataDir, "owner-password"),
+		"--owner-password-file", filepath.Join(p.dataDir, testenv.OwnerPasswordFile),
 		"--log-level", "debug",
 	}
 	if p.opts.storage != "" {
@@ -146,33 +126,15 @@ func (p *testPod) start(t testing.TB) {
 
 // waitReady polls the status endpoint until it answers 200.
 func (p *testPod) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if exited, err := p.proc.Exited(); exited {
-			return fmt.Errorf("pod exited: %v", err)
-		}
-		resp, err := p.owner.Get("https://" + p.ownerAddr + "/api/v1/status")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testenv.Wait(context.Background(), timeout, p.proc, func(ctx context.Context) error {
+		return testenv.HTTPOK(ctx, p.owner, "https://"+p.ownerAddr+"/api/v1/status")
+	})
 }
 
 // restart stops the pod and starts it again on the same data.
 func (p *testPod) restart(t testing.TB) {
 	t.Helper()
-	p.proc.Stop()
-	if exited, err := p.proc.Exited(); !exited || err != nil {
-		t.Fatalf("pod did not stop cleanly on SIGTERM: exited %v, %v\n%s", exited, err, p.proc.Tail(4<<10))
-	}
+	p.proc.StopCleanly(t)
 	p.owner.CloseIdleConnections()
 	p.start(t)
 }

@@ -4,7 +4,6 @@
 package pod_test
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,65 +41,29 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(testenv.RunSuite(m, "pod", setup))
 }
 
-func run(m *testing.M) int {
-	flag.Parse()
-	if testing.Short() {
-		// End-to-end tests run pods as processes: not with -short
-		// (make test-unit).
-		fmt.Println("skipping the pod end-to-end tests with -short")
-		return 0
-	}
-	tmp, err := os.MkdirTemp("", "byoda-e2e-pod-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-	// BYODA_E2E_RACE=1 builds byoda with the race detector.
-	if byodaBin, err = testenv.BuildByoda(tmp); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+// setup reads the addressbook contract's service id and makes the run's
+// PKI.
+func setup(s *testenv.Suite) error {
+	byodaBin = s.Byoda
 	raw, err := contract.ReadFile(addressbookContract)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "addressbook contract:", err)
-		return 1
+		return fmt.Errorf("addressbook contract: %w", err)
 	}
 	c, err := contract.Parse(raw)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "addressbook contract:", err)
-		return 1
+		return fmt.Errorf("addressbook contract: %w", err)
 	}
 	addressbookSID = c.ServiceID
-	pkiDir = filepath.Join(tmp, "pki")
-	now := time.Now()
-	dir, err := pki.InitNetwork(pkiDir, network, now)
-	if err == nil {
-		for _, sid := range []uint32{demoSID, addressbookSID, otherSID} {
-			if err = dir.CreateService(sid, now); err != nil {
-				break
-			}
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "create PKI:", err)
-		return 1
-	}
-	return m.Run()
+	pkiDir = filepath.Join(s.Dir, "pki")
+	_, err = testenv.InitPKI(pkiDir, network, demoSID, addressbookSID, otherSID)
+	return err
 }
 
 // openPKI opens the run's PKI directory.
-func openPKI(t testing.TB) *pki.Dir {
-	t.Helper()
-	d, err := pki.OpenDir(pkiDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+func openPKI(t testing.TB) *pki.Dir { return testenv.OpenPKI(t, pkiDir) }
 
 // newMember creates a member of service sid.
 func newMember(t testing.TB, sid uint32) uuid.UUID {
@@ -110,14 +73,4 @@ func newMember(t testing.TB, sid uint32) uuid.UUID {
 		t.Fatal(err)
 	}
 	return mid
-}
-
-// pkiInit creates another network of the same name in dir, with the demo
-// service: its certificates look right but chain to another root.
-func pkiInit(dir string) (*pki.Dir, error) {
-	d, err := pki.InitNetwork(dir, network, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	return d, d.CreateService(demoSID, time.Now())
 }

@@ -42,7 +42,7 @@ func TestSessionsSurviveRestarts(t *testing.T) {
 	// A new password: every token of the old one is revoked.
 	p.proc.Stop()
 	p.password = rand.Text()
-	writeFile(t, filepath.Join(p.dataDir, "owner-password"), p.password+"\n")
+	writeFile(t, filepath.Join(p.dataDir, testenv.OwnerPasswordFile), p.password+"\n")
 	p.start(t)
 	p.wantRevoked(t, fresh)
 	p.ownerGQL(t, demoSID, p.login(t, demoSID), personQuery, nil).ok(t)
@@ -53,7 +53,7 @@ func TestSessionsSurviveRestarts(t *testing.T) {
 func TestExposedSecretsRefused(t *testing.T) {
 	p := newPod(t, podOptions{})
 	p.proc.Stop()
-	pw := filepath.Join(p.dataDir, "owner-password")
+	pw := filepath.Join(p.dataDir, testenv.OwnerPasswordFile)
 	for _, tc := range []struct {
 		name    string
 		prepare func()

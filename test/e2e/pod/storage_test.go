@@ -80,10 +80,10 @@ func TestS3Storage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, _ := os.ReadFile(filepath.Join(p.dataDir, "owner-password"))
+	pw, _ := os.ReadFile(filepath.Join(p.dataDir, testenv.OwnerPasswordFile))
 	p.dataDir = t.TempDir()
 	writeFile(t, filepath.Join(p.dataDir, "kek"), string(kek))
-	writeFile(t, filepath.Join(p.dataDir, "owner-password"), string(pw))
+	writeFile(t, filepath.Join(p.dataDir, testenv.OwnerPasswordFile), string(pw))
 	p.start(t)
 	checkMarker(t, p, marker)
 	p.proc.Stop()
