@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -300,35 +299,6 @@ func (t *ruleTable) matchNetwork(maxDepth int, caller Caller, action Action) *Pe
 	return nil
 }
 
-// MaxQueryAge is how old a recursive query may be when a pod receives it.
-const MaxQueryAge = 5 * time.Minute
-
-// MaxClockSkew is how far in the future a recursive query's timestamp may be,
-// to allow for clocks that differ between pods.
+// MaxClockSkew is how far in the future a signature's timestamp may be, to
+// allow for clocks that differ between machines.
 const MaxClockSkew = 30 * time.Second
-
-// Errors of CheckRecursion, to tell a refused recursive query from others.
-var (
-	ErrQueryTooDeep = errors.New("recursive query too deep")
-	ErrQueryExpired = errors.New("recursive query expired")
-)
-
-// CheckRecursion refuses a recursive query that asks to travel further than
-// the contract's max_query_depth, or was created more than MaxQueryAge before
-// now (or more than MaxClockSkew after it). depth is the number of further
-// hops the query asks for; created is the timestamp its origin signed.
-func (c *Contract) CheckRecursion(depth int, created, now time.Time) error {
-	if depth < 0 {
-		return fmt.Errorf("%w: depth %d; want 0 or more", ErrQueryTooDeep, depth)
-	}
-	if depth > c.MaxQueryDepth {
-		return fmt.Errorf("%w: depth %d exceeds max_query_depth %d of service %d", ErrQueryTooDeep, depth, c.MaxQueryDepth, c.ServiceID)
-	}
-	if age := now.Sub(created); age > MaxQueryAge {
-		return fmt.Errorf("%w: created %s ago; want at most %s", ErrQueryExpired, age.Round(time.Second), MaxQueryAge)
-	}
-	if ahead := created.Sub(now); ahead > MaxClockSkew {
-		return fmt.Errorf("%w: created %s in the future; want at most %s", ErrQueryExpired, ahead.Round(time.Second), MaxClockSkew)
-	}
-	return nil
-}

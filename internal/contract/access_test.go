@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -299,33 +298,5 @@ func TestEntityAndActionNames(t *testing.T) {
 	}
 	if Entity(0).String() != "Entity(0)" || Action(99).String() != "Action(99)" {
 		t.Error("String of unknown values")
-	}
-}
-
-func TestCheckRecursion(t *testing.T) {
-	c := mustParse(t, []byte(authzContract)) // max_query_depth 3
-	now := time.Date(2025, 1, 31, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name    string
-		depth   int
-		created time.Time
-		want    error
-	}{
-		{"fresh", 3, now.Add(-time.Minute), nil},
-		{"no recursion", 0, now, nil},
-		{"slightly ahead", 1, now.Add(10 * time.Second), nil},
-		{"too deep", 4, now, ErrQueryTooDeep},
-		{"negative depth", -1, now, ErrQueryTooDeep},
-		{"older than 5 minutes", 1, now.Add(-5*time.Minute - time.Second), ErrQueryExpired},
-		{"exactly 5 minutes", 1, now.Add(-5 * time.Minute), nil},
-		{"from the future", 1, now.Add(time.Minute), ErrQueryExpired},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := c.CheckRecursion(tt.depth, tt.created, now)
-			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Errorf("CheckRecursion = %v, want %v", err, tt.want)
-			}
-		})
 	}
 }

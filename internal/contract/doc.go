@@ -70,8 +70,9 @@
 //     caller, 1 (the default) being a direct link. A network caller further
 //     away than max_query_depth (default 1) matches no rule, and a distance
 //     beyond max_query_depth is refused when parsing.
-//   - CheckRecursion refuses a recursive query that asks for more hops than
-//     max_query_depth or is older than MaxQueryAge (five minutes).
+//   - max_query_depth bounds the hops of a recursive query; the pod that
+//     receives one checks it, with the query's age and signature
+//     (podruntime/recursion).
 //
 // Records are checked against their class before they are stored with
 // Class.ValidateRecord (and Class.ValidatePatch for partial updates).
