@@ -100,6 +100,9 @@ func (c *Config) normalize() error {
 	if c.PeerPort == 0 {
 		c.PeerPort = launch.DefaultPeerPort
 	}
+	if c.IdleRelease == 0 {
+		c.IdleRelease = launch.DefaultIdleRelease
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -38,7 +38,13 @@ var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2.5, 12)
 // reason (recursion.Reason, or caller), with a histogram of their time; calls
 // to other pods by outcome (ok, or the peer.Kind of the failure), records
 // that followed pods delivered by outcome, and the pods followed. Revocations of every owner token are counted
-// by reason (password_changed, logout_everywhere).
+// by reason (password_changed, logout_everywhere). Memory given back to the
+// OS is counted by reason (ready, idle, remapped; see idle.go): the times,
+// and the resident bytes it dropped.
+//
+// activity is not a Prometheus metric: it is what the idle watcher reads,
+// kept here because every request and every storage operation of a GraphQL
+// request (one sent over a websocket too) passes through the metrics.
 type metrics struct {
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
@@ -58,7 +64,11 @@ type metrics struct {
 	peerCalls         *prometheus.CounterVec
 	follows           *prometheus.CounterVec
 	followed          *prometheus.GaugeVec
-	handler           http.Handler
+	// Memory given back to the OS.
+	releases      *prometheus.CounterVec
+	releasedBytes *prometheus.CounterVec
+	activity      *activity
+	handler       http.Handler
 }
 
 func newMetrics() *metrics {
@@ -141,6 +151,20 @@ func newMetrics() *metrics {
 		Help: "Pods followed (listen_relations) at the moment, each class of each pod once, by service.",
 	}, []string{"service"})
 	m.reg.MustRegister(m.recursiveQueries, m.recursiveRefusals, m.recursiveSeconds, m.peerCalls, m.follows, m.followed)
+	m.releases = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_memory_releases_total",
+		Help: "Times the pod gave memory back to the OS (its free heap and its mappings of the binary's read-only pages), by reason (ready; idle, after work; remapped, idle since the last release and pages mapped back since).",
+	}, []string{"reason"})
+	m.releasedBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_pod_memory_released_bytes_total",
+		Help: "Resident memory those releases dropped (VmRSS before less after), by reason (ready, idle, remapped).",
+	}, []string{"reason"})
+	for _, reason := range []string{releaseReady, releaseIdle, releaseRemapped} {
+		m.releases.WithLabelValues(reason)
+		m.releasedBytes.WithLabelValues(reason)
+	}
+	m.reg.MustRegister(m.releases, m.releasedBytes)
+	m.activity = new(activity)
 	m.reg.MustRegister(m.requests, m.latency, m.dataOps, m.dataLat, m.logins,
 		m.connsOpen, m.connRefused, m.acceptErrors, m.revocations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -192,6 +216,15 @@ func (m *metrics) observeData(service, class, op string, start time.Time, err er
 	}
 	m.dataOps.WithLabelValues(service, class, op, outcome).Inc()
 	m.dataLat.WithLabelValues(service, class, op).Observe(time.Since(start).Seconds())
+	// Messages on a websocket are not requests: their operations are how
+	// the idle watcher sees them.
+	m.activity.touch()
+}
+
+// released records memory given back to the OS.
+func (m *metrics) released(reason string, bytes int64) {
+	m.releases.WithLabelValues(reason).Inc()
+	m.releasedBytes.WithLabelValues(reason).Add(float64(bytes))
 }
 
 func (p *Pod) handleMetrics(w http.ResponseWriter, r *http.Request) error {

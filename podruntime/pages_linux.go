@@ -3,6 +3,7 @@ package podruntime
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -52,4 +53,32 @@ func releaseStartupPages() (int64, error) {
 		released += int64(hi - lo)
 	}
 	return released, sc.Err()
+}
+
+// resident returns the process's resident memory (VmRSS) and the part of
+// it that is pages of files (RssFile: the binary's, here).
+func resident() (rss, file int64, err error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the process status: %w", err)
+	}
+	fields := map[string]*int64{"VmRSS": &rss, "RssFile": &file}
+	found := 0
+	for line := range bytes.Lines(status) {
+		name, v, ok := bytes.Cut(line, []byte{':'})
+		dst := fields[string(name)]
+		if !ok || dst == nil {
+			continue
+		}
+		kib, err := strconv.ParseInt(string(bytes.TrimSuffix(bytes.TrimSpace(v), []byte(" kB"))), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("reading %q: %w", bytes.TrimSpace(line), err)
+		}
+		*dst = kib << 10
+		found++
+	}
+	if found != len(fields) {
+		return 0, 0, errors.New("no VmRSS or RssFile in /proc/self/status")
+	}
+	return rss, file, nil
 }

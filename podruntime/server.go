@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -34,6 +33,13 @@ const (
 const (
 	portOwner = "owner"
 	portPeer  = "peer"
+)
+
+// The paths of the owner port's status and metrics: a kubelet probes the
+// first every few seconds, Prometheus scrapes the second.
+const (
+	pathStatus  = "/api/v1/status"
+	pathMetrics = "/metrics"
 )
 
 // Run listens on Config.Listen and Config.PeerListen and serves until ctx is
@@ -86,16 +92,9 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 	p.log.Info("Pod ready", "account", p.cfg.AccountID.String(), "owner", owner.Addr().String(), "peer", peer.Addr().String(),
 		"services", sids, "storage", p.storageURL, "startup", p.now().Sub(p.started).String(),
 		"max_conns", p.cfg.MaxConns, "max_conns_per_address", p.cfg.MaxConnsPerAddress)
-	// Loading contracts and restoring stores leaves garbage; an idle pod
-	// should not keep the memory it took.
-	go func() {
-		debug.FreeOSMemory()
-		if n, err := releaseStartupPages(); err != nil {
-			p.log.Warn("Could not release start-up pages", "err", err)
-		} else {
-			p.log.Debug("Released start-up pages", "bytes", n)
-		}
-	}()
+	// Loading contracts and restoring stores leaves garbage, and serving
+	// maps pages back in; an idle pod should not keep the memory it took.
+	stopIdle := p.watchIdle(ctx)
 
 	// The memberships' background work (upgrades, following other pods)
 	// uses the stores: it ends before they close.
@@ -109,6 +108,7 @@ func (p *Pod) Serve(ctx context.Context, owner, peer net.Listener) error {
 		p.log.Error("Server failed; shutting down", "err", err)
 	}
 	stopBackground()
+	stopIdle()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
@@ -224,17 +224,19 @@ func (p *Pod) peerIdentity(r *http.Request) (*pki.Identity, error) {
 }
 
 // ownerHandler routes the owner port. Every request gets an id
-// (internal/requestid) in its context, its logs and its response.
+// (internal/requestid) in its context, its logs and its response, and
+// counts as activity for the idle watcher (idle.go).
 func (p *Pod) ownerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/pod/authtoken", p.route(portOwner, "authtoken", "", p.handleAuthToken))
 	mux.Handle("/api/v1/pod/logout-everywhere", p.route(portOwner, "logout", "", p.handleLogoutEverywhere))
-	mux.Handle("/api/v1/status", p.route(portOwner, "status", "", p.handleStatus))
-	mux.Handle("/metrics", p.route(portOwner, "metrics", "", p.handleMetrics))
+	mux.Handle(pathStatus, p.route(portOwner, "status", "", p.handleStatus))
+	mux.Handle(pathMetrics, p.route(portOwner, "metrics", "", p.handleMetrics))
 	mux.Handle("/api/v1/pod/join", p.route(portOwner, "join", "", p.handleJoin))
 	p.routeMemberships(mux, p.ownerRoutes)
 	mux.Handle("/", p.route(portOwner, "other", "", p.notFound))
-	return requestid.Handler(mux)
+	// Probes and scrapes do not keep the pod from being idle (idle.go).
+	return p.metrics.activity.track(requestid.Handler(mux), pathStatus, pathMetrics)
 }
 
 // peerHandler routes the peer port: the GraphQL APIs only.
@@ -242,7 +244,7 @@ func (p *Pod) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	p.routeMemberships(mux, p.peerRoutes)
 	mux.Handle("/", p.route(portPeer, "other", "", p.notFound))
-	return requestid.Handler(mux)
+	return p.metrics.activity.track(requestid.Handler(mux))
 }
 
 func sidLabel(sid uint32) string { return strconv.FormatUint(uint64(sid), 10) }

@@ -30,6 +30,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/byoda-go/byoda/directory/dns"
+	"github.com/byoda-go/byoda/internal/launch"
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/peer"
 )
@@ -45,6 +46,7 @@ type p2pEnv struct {
 	ownerPort int
 	peerPort  int
 	demoFile  string
+	idle      time.Duration // the pods' --idle-release; 0 is their default
 	next      netip.Addr
 	pods      []*p2pPod
 }
@@ -81,8 +83,22 @@ func runP2P(args []string) error {
 	queries := fs.Int("queries", 200, "measured queries per scenario")
 	warmup := fs.Int("warmup", 20, "queries before measuring, per scenario")
 	settle := fs.Duration("settle", 150*time.Second, "idle time after the queries before the last memory reading (the Go runtime collects garbage every 2 minutes when idle)")
+	idleRelease := fs.Duration("idle-release", 0, "the pods' --idle-release (default: theirs, launch.DefaultIdleRelease; negative: never, as before the pods had it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// A pod releases between one and one and a half idle periods after its
+	// last request: read its memory a little after that, and again later.
+	period := *idleRelease
+	if period == 0 {
+		period = launch.DefaultIdleRelease
+	}
+	idleWait := 5 * time.Second
+	if period > 0 {
+		idleWait = period*3/2 + 5*time.Second
+	}
+	if *settle <= idleWait {
+		return fmt.Errorf("-settle %s: want more than %s, a pod's idle release (-idle-release %s) and some", *settle, idleWait, period)
 	}
 	deep := *fan * *fan
 	if *wide > deep {
@@ -107,7 +123,7 @@ func runP2P(args []string) error {
 		}
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	e := &p2pEnv{byoda: *byoda, tmp: tmp, demoFile: filepath.Join(root, "config", "samples", "contracts", "addressbook-demo.json")}
+	e := &p2pEnv{byoda: *byoda, tmp: tmp, idle: *idleRelease, demoFile: filepath.Join(root, "config", "samples", "contracts", "addressbook-demo.json")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := e.setup(ctx); err != nil {
@@ -225,15 +241,26 @@ func runP2P(args []string) error {
 			fmt.Fprintf(os.Stderr, "%s, fanout %d: p50 %s p99 %s\n", s.name, fanOut, res.p50, res.p99)
 		}
 	}
-	// Memory after the queries: 5 s later, and once the runtime has had
-	// its periodic collection.
+	// Memory after the queries: 5 s later, once the pods have released
+	// memory for being idle, and once the runtime has had its periodic
+	// collection. Reading the pods' metrics does not count as a request
+	// for their idle release.
+	last := time.Now()
 	time.Sleep(5 * time.Second)
 	idleAfter, err := e.rss()
 	if err != nil {
 		return err
 	}
 	statsAfter := goMemory(ctx, samples)
-	time.Sleep(*settle - 5*time.Second)
+	idleReleased, statsReleased := idleAfter, statsAfter
+	if period > 0 {
+		time.Sleep(time.Until(last.Add(idleWait)))
+		if idleReleased, err = e.rss(); err != nil {
+			return err
+		}
+		statsReleased = goMemory(ctx, samples)
+	}
+	time.Sleep(time.Until(last.Add(*settle)))
 	idleSettled, err := e.rss()
 	if err != nil {
 		return err
@@ -241,8 +268,8 @@ func runP2P(args []string) error {
 	statsSettled := goMemory(ctx, samples)
 
 	fmt.Printf("## Recursive queries between pods\n\n")
-	fmt.Printf("`go run ./hack/bench p2p -wide %d -fan %d -queries %d -warmup %d -settle %s` (%s, %d CPUs, %s; load average before the run %s)\n\n",
-		*wide, *fan, *queries, *warmup, *settle, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Printf("`go run ./hack/bench p2p -wide %d -fan %d -queries %d -warmup %d -settle %s -idle-release %s` (%s, %d CPUs, %s; load average before the run %s)\n\n",
+		*wide, *fan, *queries, *warmup, *settle, *idleRelease, runtime.Version(), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"), strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Printf("%d `byoda pod` processes on loopback, each on its own 127.x.y.z address with the network's owner and peer ports, "+
 		"finding each other through the network's DNS server (directory/dns, in the benchmark's process) and calling each other "+
 		"over mutual TLS 1.3. Each pod has one post; links are `friend`. The query, as the origin's owner, over HTTPS with keep-alive, "+
@@ -269,13 +296,15 @@ func runP2P(args []string) error {
 	fmt.Printf("\n### Idle pods\n\n")
 	fmt.Printf("VmRSS from /proc/<pid>/status of every pod (one membership, a handful of records), with its anonymous part "+
 		"(RssAnon: heap, stacks, the pod's own) and its file part (RssFile: pages of the byoda binary, shared in the page cache "+
-		"with every other byoda process): seeded and then asked nothing for 3 s; 5 s after the last measured query; and again "+
-		"%s after it, once the Go runtime has had its periodic (2 min) collection. Target: at most 25 MiB.\n\n", *settle)
+		"with every other byoda process): seeded and then asked nothing for 3 s; 5 s after the last measured query; %s after it, "+
+		"once a pod idle for its idle release period (%s; it releases between one and one and a half periods after its last request) has released memory; "+
+		"and again %s after it, once the Go runtime has had its periodic (2 min) collection. Target: at most 25 MiB.\n\n", idleWait, period, *settle)
 	fmt.Printf("| when | pods | median VmRSS (anon, file) | min | max | median anon | max anon | VmRSS over 25 MiB |\n|---|---|---|---|---|---|---|---|\n")
 	for _, row := range []struct {
 		when string
 		rss  []memory
-	}{{"seeded, before any query", idleBefore}, {"5 s after the queries", idleAfter}, {fmt.Sprintf("%s after the queries", *settle), idleSettled}} {
+	}{{"seeded, before any query", idleBefore}, {"5 s after the queries", idleAfter},
+		{fmt.Sprintf("%s after the queries (idle release)", idleWait), idleReleased}, {fmt.Sprintf("%s after the queries", *settle), idleSettled}} {
 		ms := slices.Clone(row.rss)
 		slices.SortFunc(ms, func(a, b memory) int { return cmp.Compare(a.rss, b.rss) })
 		anon := make([]float64, len(ms))
@@ -292,26 +321,28 @@ func runP2P(args []string) error {
 	}
 	fmt.Printf("\nWhere the anonymous memory of some pods is, from the Go runtime's own figures on their /metrics (MiB): " +
 		"heap in use, heap the runtime holds but has not returned to the OS (idle less released), goroutine stacks, " +
-		"and what else the runtime has obtained from the OS (GC metadata, span and profiling tables; not all of it resident).\n\n")
-	fmt.Printf("| pod | when | heap in use | heap held, unused | stacks | runtime other, obtained | goroutines |\n|---|---|---|---|---|---|---|\n")
+		"and what else the runtime has obtained from the OS (GC metadata, span and profiling tables; not all of it resident); " +
+		"and the pod's releases of memory for being idle (`byoda_pod_memory_releases_total{reason=\"idle\"}`).\n\n")
+	fmt.Printf("| pod | when | heap in use | heap held, unused | stacks | runtime other, obtained | goroutines | idle releases |\n|---|---|---|---|---|---|---|---|\n")
 	for i, p := range samples {
 		for _, row := range []struct {
 			when  string
 			stats map[string]float64
-		}{{"seeded", statsBefore[i]}, {"5 s after", statsAfter[i]}, {fmt.Sprintf("%s after", *settle), statsSettled[i]}} {
+		}{{"seeded", statsBefore[i]}, {"5 s after", statsAfter[i]}, {fmt.Sprintf("%s after", idleWait), statsReleased[i]}, {fmt.Sprintf("%s after", *settle), statsSettled[i]}} {
 			m := row.stats
 			mib := func(v float64) string { return fmt.Sprintf("%.1f", v/(1<<20)) }
 			other := m["go_memstats_sys_bytes"] - m["go_memstats_heap_sys_bytes"] - m["go_memstats_stack_sys_bytes"]
-			fmt.Printf("| %s | %s | %s | %s | %s | %s | %.0f |\n", p.name, row.when, mib(m["go_memstats_heap_inuse_bytes"]),
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %.0f | %.0f |\n", p.name, row.when, mib(m["go_memstats_heap_inuse_bytes"]),
 				mib(m["go_memstats_heap_idle_bytes"]-m["go_memstats_heap_released_bytes"]), mib(m["go_memstats_stack_inuse_bytes"]),
-				mib(other), m["go_goroutines"])
+				mib(other), m["go_goroutines"], m[`byoda_pod_memory_releases_total{reason="idle"}`])
 		}
 	}
 	return nil
 }
 
-// goMemory reads the Go runtime's memory figures from each pod's
-// /metrics; a pod that does not answer gets none.
+// goMemory reads the Go runtime's memory figures, and the pod's releases
+// of memory, from each pod's /metrics; a pod that does not answer gets
+// none.
 func goMemory(ctx context.Context, pods []*p2pPod) []map[string]float64 {
 	out := make([]map[string]float64, len(pods))
 	for i, p := range pods {
@@ -328,7 +359,7 @@ func goMemory(ctx context.Context, pods []*p2pPod) []map[string]float64 {
 		resp.Body.Close()
 		for _, line := range strings.Split(string(data), "\n") {
 			name, value, ok := strings.Cut(line, " ")
-			if !ok || !strings.HasPrefix(name, "go_") {
+			if !ok || !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "byoda_pod_memory_") {
 				continue
 			}
 			if v, err := strconv.ParseFloat(value, 64); err == nil {
@@ -447,6 +478,9 @@ func (e *p2pEnv) start(p *p2pPod) error {
 	}
 	if p.fanOut > 0 {
 		args = append(args, "--fanout", strconv.Itoa(p.fanOut))
+	}
+	if e.idle != 0 {
+		args = append(args, "--idle-release", e.idle.String())
 	}
 	p.cmd = exec.Command(e.byoda, args...)
 	logFile, err := os.OpenFile(filepath.Join(p.dataDir, "pod.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

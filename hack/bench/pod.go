@@ -29,6 +29,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/byoda-go/byoda/internal/contract"
+	"github.com/byoda-go/byoda/internal/launch"
 	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/internal/pki"
 	"github.com/byoda-go/byoda/podruntime/store"
@@ -66,6 +67,7 @@ func runPod(args []string) error {
 	warmup := fs.Duration("warmup", 2*time.Second, "warm-up time per scenario")
 	concurrency := fs.Int("concurrency", 8, "concurrent keep-alive connections")
 	starts := fs.Int("starts", 7, "starts to time")
+	idleWait := fs.Duration("idle-wait", launch.DefaultIdleRelease*3/2+5*time.Second, "time after the load before the last memory reading: past the pod's idle release, which comes between one and one and a half launch.DefaultIdleRelease after its last request; 0 skips it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -203,6 +205,11 @@ func runPod(args []string) error {
 	}
 	rssLoaded, _ := rssMiB(pod.cmd.Process.Pid)
 	fmt.Printf("\nRSS of the pod after the load: %s.\n", rssLoaded)
+	if *idleWait > 0 {
+		time.Sleep(*idleWait)
+		rssIdle, _ := rssMiB(pod.cmd.Process.Pid)
+		fmt.Printf("%s later, without a request (the pod has released memory for being idle): %s.\n", *idleWait, rssIdle)
+	}
 	return nil
 }
 

@@ -96,6 +96,10 @@ type Pod struct {
 	// ContractPollInterval is how often the pod asks those directories for
 	// a newer contract; zero is DefaultContractPollInterval.
 	ContractPollInterval time.Duration
+	// IdleRelease is how long the pod goes without a request before it
+	// gives memory back to the OS again (see podruntime); zero is
+	// DefaultIdleRelease, a negative value never.
+	IdleRelease time.Duration
 	// LogLevel is the level of the pod's log.
 	LogLevel slog.Level
 }
@@ -103,6 +107,12 @@ type Pod struct {
 // DefaultContractPollInterval is how often a pod asks the directories of
 // the services it joined through them for a newer contract.
 const DefaultContractPollInterval = time.Minute
+
+// DefaultIdleRelease is how long a pod goes without a request before it
+// gives back the memory that serving took: long enough that a pod in use
+// does not pay for mapping pages back in, short enough that one asked now
+// and then spends most of its time small.
+const DefaultIdleRelease = 30 * time.Second
 
 // Bind defines the flags of `byoda pod` on fs, bound to p's fields, and
 // sets those fields to the flags' defaults.
@@ -131,6 +141,7 @@ func (p *Pod) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Address, "address", "", "IP address to publish in the network's DNS (default: the address of --peer-listen, else the one requests to the directory come from)")
 	fs.BoolVar(&c.AutoUpgrade, "auto-upgrade", false, "take up newer contract versions of services joined through their directories that only add, without a restart")
 	fs.DurationVar(&c.ContractPollInterval, "contract-poll-interval", 0, "how often to ask service directories for a newer contract (default 1m)")
+	fs.DurationVar(&c.IdleRelease, "idle-release", 0, "give memory back to the OS after this long without a request (default 30s; negative: never)")
 	p.LogLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&p.LogLevel), "log-level", "log level: debug, info, warn or error")
 }

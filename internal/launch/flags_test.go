@@ -38,6 +38,7 @@ func TestArgsRoundTrip(t *testing.T) {
 		Address:              "203.0.113.7",
 		AutoUpgrade:          true,
 		ContractPollInterval: 90 * time.Second,
+		IdleRelease:          -time.Second,
 		LogLevel:             slog.LevelDebug,
 	}
 	defaults := Pod{Listen: "127.0.0.1:8443", PeerListen: "127.0.0.1:8444", PeerPort: DefaultPeerPort}
