@@ -12,7 +12,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY main.go ./
 COPY api/ api/
+COPY config/samples/contracts/ config/samples/contracts/
 COPY controllers/ controllers/
+COPY directory/ directory/
 COPY internal/ internal/
 COPY podruntime/ podruntime/
 ARG VERSION=devel

@@ -6,6 +6,9 @@ SHELL := /usr/bin/env bash
 
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
+# Static binaries everywhere (the images need them); one setting for tools,
+# tests and images lets them share compiled packages. -race sets its own.
+export CGO_ENABLED ?= 0
 
 ROOT := $(abspath .)
 BIN := $(ROOT)/bin
@@ -23,6 +26,9 @@ TEST_TIMEOUT ?= 40m
 GO_TEST ?= go test -timeout $(TEST_TIMEOUT)
 
 CONTROLLER_GEN := $(BIN)/controller-gen
+HELM := $(BIN)/helm
+OPERATOR_CHART := charts/byoda-operator
+DIRECTORY_CHART := charts/byoda-directory
 
 ##@ General
 
@@ -54,12 +60,16 @@ generate: ## Generate code (deepcopy, apply configurations) from the API types
 	else echo "no api/ yet: nothing to generate"; fi
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC into config/
+manifests: ## Generate CRDs and RBAC into config/, and copy them into the operator's chart
 	@if [ -d api ]; then \
 		$(MAKE) --no-print-directory tools TOOLS=controller-gen; \
 		$(CONTROLLER_GEN) crd rbac:roleName=manager-role paths="./api/...;./controllers/..." \
 			output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac; \
 	else echo "no api/ yet: no manifests to generate"; fi
+	@# The chart's CRDs and role rules are copies, never edited by hand.
+	rm -f $(OPERATOR_CHART)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(OPERATOR_CHART)/crds/
+	cp config/rbac/role.yaml $(OPERATOR_CHART)/files/role.yaml
 
 .PHONY: fmt
 fmt: ## Format all Go code
@@ -68,6 +78,12 @@ fmt: ## Format all Go code
 .PHONY: vet
 vet: ## Run go vet
 	go vet $(PKGS)
+
+.PHONY: lint-charts
+lint-charts: ## Lint the Helm charts (helm lint --strict; the directory chart in its namespace)
+	@$(MAKE) --no-print-directory tools TOOLS=helm
+	$(HELM) lint --strict --namespace byoda-system $(OPERATOR_CHART)
+	$(HELM) lint --strict --namespace cert-manager $(DIRECTORY_CHART)
 
 .PHONY: lint
 lint: ## Run staticcheck (pinned, built into bin/)
@@ -80,16 +96,19 @@ verify: generate manifests lint ## Check generated code, manifests, go mod tidy,
 	@for m in hack/tools/*/; do (cd $$m && go mod tidy -diff) || { echo "go mod tidy needed in $$m"; exit 1; }; done
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet $(PKGS)
-	@if ! git diff --quiet -- api config; then \
+	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
 		echo "generated files are out of date: run make generate manifests and commit"; \
-		git diff --stat -- api config; exit 1; fi
+		git status --short -- api config charts; exit 1; fi
+	$(MAKE) --no-print-directory lint-charts
 	@echo "verify: ok"
 
 ##@ Test
 
 .PHONY: test
-test: tools pdns postgres ## Run every test tier (unit, integration with real components, end to end)
+test: tools pdns postgres node images ## Run every test: unit, integration with real components, end to end, and on a one-node cluster (root)
 	$(GO_TEST) $(PKGS)
+	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory e2e; \
+	else echo "test: the one-node cluster suites need root; run make e2e as root"; fi
 
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no external component (go test -short)
@@ -97,12 +116,17 @@ test-unit: ## Run only the tests that need no external component (go test -short
 
 .PHONY: test-race
 test-race: tools pdns postgres ## Run every test with the race detector
-	$(GO_TEST) -race $(PKGS)
+	CGO_ENABLED=1 $(GO_TEST) -race $(PKGS)
 
-.PHONY: e2e-cluster
-e2e-cluster: node images ## Start a one-node Kubernetes cluster (needs root) and run its smoke test
-	@$(MAKE) --no-print-directory tools TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
-	BYODA_CLUSTER=1 $(GO_TEST) -count=1 -v ./test/cluster/...
+.PHONY: e2e
+e2e: node images ## Start a one-node Kubernetes cluster (root), check it, install both charts on it and run the end-to-end suite
+	@$(MAKE) --no-print-directory tools TOOLS="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl helm cert-manager external-dns"
+	@$(MAKE) --no-print-directory pdns
+	BYODA_CLUSTER=1 $(GO_TEST) -count=1 -p 1 ./test/cluster/... ./test/e2e/cluster/
+
+.PHONY: e2e-kind
+e2e-kind: ## Run the same end-to-end suite on a new kind cluster (needs Docker, kind and cloud-provider-kind; see hack/e2e-kind.sh)
+	hack/e2e-kind.sh
 
 .PHONY: bench
 bench: tools pdns postgres ## Run the benchmarks (results go in docs/benchmarks.md)

@@ -16,7 +16,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="${root}/bin"
 cache="${bin}/.cache"
-export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# Static binaries, as the Makefile builds everything: the end-to-end images
+# (hack/images) then reuse the compiled packages of the tools they share.
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 
 k8s_version=v1.36.3
 k8s_ldflags() {
@@ -64,9 +66,9 @@ EOF
 key() {
 	local name=$1 version=$2 source=$3 ldflags=$4 sum
 	if [[ ${source} == wrapper ]]; then
-		sum=$( (cd "${root}/hack/tools/${name}" && cat go.mod go.sum ./*.go; echo "${ldflags}") | sha256sum)
+		sum=$( (cd "${root}/hack/tools/${name}" && cat go.mod go.sum ./*.go; echo "${ldflags} cgo=${CGO_ENABLED}") | sha256sum)
 	else
-		sum=$(echo "${source} ${ldflags}" | sha256sum)
+		sum=$(echo "${source} ${ldflags} cgo=${CGO_ENABLED}" | sha256sum)
 	fi
 	echo "${version}-${sum:0:12}"
 }

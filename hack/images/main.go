@@ -1,6 +1,6 @@
 // Command images builds the container images of the end-to-end tests into
 // bin/images/: for each image of test/cluster/image, a static binary
-// (CGO_ENABLED=0, -trimpath) and a docker-archive tarball of it, ready for
+// (CGO_ENABLED=0) and a docker-archive tarball of it, ready for
 // `ctr images import` or `kind load image-archive`.
 //
 //	go run ./hack/images [-out bin/images] [-ldflags FLAGS] [NAME...]
@@ -63,7 +63,15 @@ func run(out, ldflags string, only []string) error {
 		if s.Name == image.Byoda.Name && ldflags != "" {
 			flags += " " + ldflags
 		}
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", flags, "-o", bin, s.Package)
+		// Built as the rest is, so that the packages compiled for the
+		// tools (hack/tools.sh: -trimpath) and for the tests (no
+		// -trimpath) are reused: the images of tool modules with
+		// -trimpath, byoda's own without.
+		args := []string{"build", "-ldflags", flags, "-o", bin, s.Package}
+		if s.Module != "." {
+			args = append([]string{"build", "-trimpath"}, args[1:]...)
+		}
+		cmd := exec.Command("go", args...)
 		cmd.Dir = filepath.Join(root, s.Module)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,10 @@ const (
 	// loaded into it with `kind load image-archive`. Unset, the images must
 	// already be on the cluster's nodes.
 	EnvKindCluster = "BYODA_E2E_KIND_CLUSTER"
+	// EnvHostIP is, for a cluster handed over, an address of this machine
+	// that its pods reach (for kind: the gateway of the kind Docker
+	// network). Tests that run servers for pods listen on it.
+	EnvHostIP = "BYODA_E2E_HOST_IP"
 )
 
 // ImageLoader makes the images in docker-archive tarballs available to a
@@ -46,6 +51,10 @@ type Cluster struct {
 	Config *rest.Config
 	// Clientset is a client for Config.
 	Clientset kubernetes.Interface
+	// HostIP is the address at which pods reach servers that the test
+	// process runs on this machine (listening on it): the host's end of a
+	// Node's link, or EnvHostIP for a cluster handed over. Nil when unknown.
+	HostIP net.IP
 
 	load ImageLoader
 }
@@ -97,6 +106,11 @@ func ForTest(t testing.TB, opts Options) *Cluster {
 		c, err := External(kubeconfig, load)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if v := os.Getenv(EnvHostIP); v != "" {
+			if c.HostIP = net.ParseIP(v); c.HostIP == nil {
+				t.Fatalf("%s=%q: want an IP address", EnvHostIP, v)
+			}
 		}
 		return c
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -78,6 +81,7 @@ func TestNodeSmoke(t *testing.T) {
 	defer hostSrv.Close()
 
 	checkWorkloads(ctx, t, n.Cluster, "http://"+l.Addr().String()+"/")
+	checkCloud(ctx, t, n)
 
 	// What Stop must remove, taken while the node runs: a check over nothing
 	// would pass whatever Stop did.
@@ -394,6 +398,118 @@ func createDeployment(ctx context.Context, t *testing.T, cs kubernetes.Interface
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkCloud checks what the node gives in place of a cloud provider: a
+// LoadBalancer Service gets an address of the node's pool, which this
+// machine reaches; a claim of the default StorageClass gets a volume that a
+// pod mounts, and loses it (and its directory) when the claim goes.
+func checkCloud(ctx context.Context, t *testing.T, n *Node) {
+	t.Helper()
+	cs := n.Clientset
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "cloud-"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim, err := cs.CoreV1().PersistentVolumeClaims(ns.Name).Create(ctx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"app": "lb"}
+	createDeployment(ctx, t, cs, ns.Name, "lb", labels, corev1.PodSpec{
+		Containers: []corev1.Container{{
+			Name: "web", Image: image.Probe.Ref, ImagePullPolicy: corev1.PullNever,
+			Args:           []string{"serve", "-listen", ":8080"},
+			Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
+			VolumeMounts:   []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+		}},
+		Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}}},
+	})
+	if _, err := cs.CoreV1().Services(ns.Name).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "lb"},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeLoadBalancer,
+			Selector: labels,
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var lbIP string
+	waitFor(ctx, t, 3*time.Minute, "load balancer address and a ready pod on the volume", func(ctx context.Context) error {
+		svc, err := cs.CoreV1().Services(ns.Name).Get(ctx, "lb", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(svc.Status.LoadBalancer.Ingress) != 1 {
+			return fmt.Errorf("service lb has ingress %v", svc.Status.LoadBalancer.Ingress)
+		}
+		lbIP = svc.Status.LoadBalancer.Ingress[0].IP
+		d, err := cs.AppsV1().Deployments(ns.Name).Get(ctx, "lb", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if d.Status.AvailableReplicas < 1 {
+			return fmt.Errorf("deployment lb: no pod available; %s", podStates(ctx, cs, ns.Name))
+		}
+		return nil
+	})
+	if a, err := netip.ParseAddr(lbIP); err != nil || !n.LoadBalancerPool.Contains(a) {
+		t.Fatalf("load balancer address %q is not in the node's pool %s", lbIP, n.LoadBalancerPool)
+	}
+	claim, err = cs.CoreV1().PersistentVolumeClaims(ns.Name).Get(ctx, claim.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claim.Status.Phase != corev1.ClaimBound || ptr.Deref(claim.Spec.StorageClassName, "") != StorageClass {
+		t.Fatalf("claim data: %s, class %q; want Bound, class %s", claim.Status.Phase, ptr.Deref(claim.Spec.StorageClassName, ""), StorageClass)
+	}
+	pv, err := cs.CoreV1().PersistentVolumes().Get(ctx, claim.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	volDir := pv.Spec.HostPath.Path
+	if _, err := os.Stat(volDir); err != nil {
+		t.Fatalf("volume %s: %v", pv.Name, err)
+	}
+	// This machine reaches the Service at its load balancer address.
+	waitFor(ctx, t, time.Minute, "GET from this machine through the load balancer", func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+lbIP+"/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "probe lb-") {
+			return fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		return nil
+	})
+	// The claim goes, and with it the volume and its directory.
+	if err := cs.AppsV1().Deployments(ns.Name).Delete(ctx, "lb", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().PersistentVolumeClaims(ns.Name).Delete(ctx, claim.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, 2*time.Minute, "volume reclaimed", func(ctx context.Context) error {
+		if _, err := cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{}); err == nil {
+			return fmt.Errorf("volume %s still there", pv.Name)
+		}
+		if _, err := os.Stat(volDir); !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("volume directory %s still there (%v)", volDir, err)
+		}
+		return nil
+	})
 }
 
 // podStates summarizes the pods of a namespace for a wait's error.

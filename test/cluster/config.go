@@ -52,6 +52,7 @@ func (l layout) kubeletConfig() string    { return l.path("kubelet.yaml") }
 func (l layout) podLogs() string          { return l.path("pod-logs") }
 func (l layout) proxyConfig() string      { return l.path("kube-proxy.yaml") }
 func (l layout) resolvConf() string       { return l.path("resolv.conf") }
+func (l layout) volumes() string          { return l.path("volumes") }
 
 var containerdTemplate = template.Must(template.New("containerd").Parse(`# containerd of a byoda test node: everything under {{.Dir}}.
 version = 2

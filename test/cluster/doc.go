@@ -26,6 +26,14 @@
 //     state and socket; restrict_oom_score_adj), the kubelet (cgroupfs driver,
 //     cgroup root /byoda-<id>) and kube-proxy (iptables mode), and CoreDNS as a
 //     Deployment behind the kube-dns Service.
+//   - what a cloud provider would give (kind has cloud-provider-kind and
+//     local-path-provisioner for it), run by the test process for the node's
+//     life: load balancers, which give Services of type LoadBalancer an
+//     address of the node's pool (a /28 of 100.64.0.0/10 that the host routes
+//     to the node; kube-proxy routes it on to the endpoints, so pods and this
+//     machine reach the Service there), and a default StorageClass,
+//     "standard" as kind's, whose claims get a hostPath volume in the node's
+//     directory, removed with the claim.
 //
 // Stop deletes the pods so the kubelet tears their sandboxes down, stops every
 // component by PID, kills whatever still carries the node's marks (its
@@ -46,5 +54,9 @@
 //
 // The cluster's own test (BYODA_CLUSTER=1, `make e2e-cluster`) starts a node,
 // runs the byoda image, reaches a Service through kube-proxy and cluster DNS
-// from a pod, reads logs through kubectl, and checks that Stop left nothing.
+// from a pod, and through a load balancer from this machine, mounts a
+// provisioned volume, reads logs through kubectl, and checks that Stop left
+// nothing. Cluster.HostIP is where pods reach servers of this machine
+// (BYODA_E2E_HOST_IP for a cluster handed over); test/e2e/cluster runs
+// byoda's end-to-end suite on either.
 package cluster

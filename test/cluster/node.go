@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -57,6 +58,10 @@ type Node struct {
 	HostIP net.IP
 	// Dir holds everything the node writes; Stop removes it.
 	Dir string
+	// LoadBalancerPool holds the addresses the node gives Services of type
+	// LoadBalancer. The host routes it to the node, so the test process
+	// reaches those Services at their load balancer address, as pods do.
+	LoadBalancerPool netip.Prefix
 
 	log        *slog.Logger
 	layout     layout
@@ -72,6 +77,9 @@ type Node struct {
 	seen     map[ProcessID]bool
 	stopOnce sync.Once
 	stopErr  error
+	// stopCloud ends the node's load balancer and volume provisioner.
+	stopCloud context.CancelFunc
+	cloudDone sync.WaitGroup
 }
 
 // Start brings up a node and returns once the node is Ready, CoreDNS is
@@ -128,19 +136,25 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	pool, err := pickLBPool(link)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	n := &Node{
-		Name:       name,
-		IP:         link.node,
-		HostIP:     link.host,
-		Dir:        dir,
-		log:        opts.Logger.With("node", name),
-		layout:     layout{dir: dir},
-		binDir:     opts.BinDir,
-		imageDir:   opts.ImageDir,
-		hostIf:     "bh" + id,
-		cgroupRoot: "/" + name,
-		netns:      name,
-		seen:       map[ProcessID]bool{},
+		Name:             name,
+		IP:               link.node,
+		HostIP:           link.host,
+		Dir:              dir,
+		LoadBalancerPool: pool,
+		log:              opts.Logger.With("node", name),
+		layout:           layout{dir: dir},
+		binDir:           opts.BinDir,
+		imageDir:         opts.ImageDir,
+		hostIf:           "bh" + id,
+		cgroupRoot:       "/" + name,
+		netns:            name,
+		seen:             map[ProcessID]bool{},
 	}
 	if err := n.start(ctx, opts.Images); err != nil {
 		err = fmt.Errorf("start node %s: %w%s", name, err, n.logTails())
@@ -211,6 +225,11 @@ func (n *Node) start(ctx context.Context, images []image.Spec) error {
 	if err := setupNetwork(ctx, n.netns, n.hostIf, linkNet{host: n.HostIP, node: n.IP}); err != nil {
 		return err
 	}
+	// The load balancers' addresses are the node's to answer (kube-proxy
+	// routes them); the route goes with the link.
+	if err := run(ctx, "ip", "route", "add", n.LoadBalancerPool.String(), "via", n.IP.String(), "dev", n.hostIf); err != nil {
+		return fmt.Errorf("route load balancer pool: %w", err)
+	}
 	masqueradeAll := !bridgeNetfilter(ctx, netnsPath(n.netns))
 	if masqueradeAll {
 		n.log.Info("Kernel has no br_netfilter: kube-proxy masquerades all Service traffic")
@@ -266,6 +285,7 @@ func (n *Node) start(ctx context.Context, images []image.Spec) error {
 	if err != nil {
 		return err
 	}
+	n.Cluster.HostIP = n.HostIP
 	cs := n.Clientset
 	if err := n.waitFor(ctx, 2*time.Minute, "API server ready", []*process{etcd, apiserver}, func(ctx context.Context) error {
 		body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
@@ -394,7 +414,28 @@ func (n *Node) start(ctx context.Context, images []image.Spec) error {
 			return err
 		}
 	}
+	if err := n.startCloud(ctx); err != nil {
+		return err
+	}
 	n.log.Info("Cluster ready", "elapsed", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// startCloud gives the node what a cloud provider gives a cluster: the
+// default StorageClass with its provisioner, and load balancers.
+func (n *Node) startCloud(ctx context.Context) error {
+	if err := createStorageClass(ctx, n.Clientset); err != nil {
+		return err
+	}
+	cloudCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.stopCloud = cancel
+	lb := &loadBalancer{cs: n.Clientset, pool: n.LoadBalancerPool, log: n.log}
+	pv := &provisioner{cs: n.Clientset, dir: n.layout.volumes(), log: n.log}
+	if err := os.MkdirAll(n.layout.volumes(), 0o755); err != nil {
+		return err
+	}
+	n.cloudDone.Go(func() { lb.run(cloudCtx) })
+	n.cloudDone.Go(func() { pv.run(cloudCtx) })
 	return nil
 }
 
@@ -595,6 +636,10 @@ func (n *Node) stop(ctx context.Context) error {
 	}
 	// Nothing new gets created or scheduled, then the pods go while the kubelet
 	// and containerd still run to tear them down properly.
+	if n.stopCloud != nil {
+		n.stopCloud()
+		n.cloudDone.Wait()
+	}
 	stopComponent("kube-controller-manager")
 	stopComponent("kube-scheduler")
 	if n.Cluster != nil {
