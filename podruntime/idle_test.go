@@ -276,7 +276,6 @@ func TestIdleWatcherReleaseFails(t *testing.T) {
 	it.assertReleases(0, 0)
 }
 
-
 // TestIdleReleaseServedPod runs a pod with a short idle period: once it
 // has served a request and gone without one for the period, it releases,
 // and the metrics on its owner port (which do not count as work) say so.
