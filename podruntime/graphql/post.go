@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -66,19 +67,28 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 		}
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr)
 		out := appendResponse(getBuffer(), resp)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = w.Write(out)
+		writeJSON(w, status, out)
 		putBuffer(out)
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)
 	resp := responses(ctx)
 	out := appendResponse(getBuffer(), resp)
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(out)
+	writeJSON(w, http.StatusOK, out)
 	putBuffer(out)
 	putBuffer(resp.Data)
+}
+
+// writeJSON answers with status and the JSON body out. With its length
+// given, net/http sends it as it is, in one write: without, a body larger
+// than its 2 KiB buffer goes chunked, and the end of the chunks is a
+// second write (and TLS record) after the handler returns.
+func writeJSON(w http.ResponseWriter, status int, out []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
 }
 
 // readBody appends all of body to b, as io.ReadAll does into a new slice.
