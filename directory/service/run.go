@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -8,9 +9,11 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/byoda-go/byoda/directory/registry"
 	"github.com/byoda-go/byoda/internal/contract"
+	"github.com/byoda-go/byoda/internal/launch"
 	"github.com/byoda-go/byoda/internal/pki"
 )
 
@@ -34,7 +37,11 @@ type RunConfig struct {
 	TLSCert          string
 	TLSKey           string
 	RegistrationRate float64
-	Log              *slog.Logger
+	// ContractReload is how often to read ContractFile again (see
+	// Server.WatchContract); launch.DefaultContractReload when zero, never
+	// when negative.
+	ContractReload time.Duration
+	Log            *slog.Logger
 }
 
 // Run runs a service directory until ctx is done.
@@ -100,9 +107,59 @@ func Run(ctx context.Context, rc RunConfig) error {
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	log.Info("Service directory ready", "network", n, "service", rc.ServiceID, "contract_version", s.contract.Version,
+	log.Info("Service directory ready", "network", n, "service", rc.ServiceID, "contract_version", s.ContractVersion(),
 		"https", l.Addr().String(), "storage", string(store.Dialect()))
+	every := rc.ContractReload
+	if every == 0 {
+		every = launch.DefaultContractReload
+	}
+	if every > 0 {
+		go s.WatchContract(ctx, rc.ContractFile, every)
+	}
 	err = s.Serve(ctx, l)
 	log.Info("Service directory stopped")
 	return err
+}
+
+// WatchContract reads file every interval until ctx ends, and serves what
+// it holds when that is a newer version of the contract (SetContract). A
+// file that cannot be read (a ConfigMap being updated, say) or a contract
+// that is refused is logged at warn once, until the file changes, and
+// counted; the directory goes on serving what it had.
+func (s *Server) WatchContract(ctx context.Context, file string, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := s.current.Load().raw
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		raw, err := contract.ReadFile(file)
+		if err != nil {
+			if err.Error() != lastErr {
+				lastErr = err.Error()
+				s.reloads.WithLabelValues("unreadable").Inc()
+				s.cfg.Log.Warn("Cannot read the contract file; serving the contract as it was", "file", file, "version", s.ContractVersion(), "err", err)
+			}
+			continue
+		}
+		lastErr = ""
+		if bytes.Equal(raw, last) {
+			continue
+		}
+		last = raw
+		before := s.ContractVersion()
+		changed, err := s.SetContract(raw)
+		switch {
+		case err != nil:
+			s.reloads.WithLabelValues("refused").Inc()
+			s.cfg.Log.Warn("Contract file refused; serving the contract as it was", "file", file, "version", before, "err", err)
+		case changed:
+			s.reloads.WithLabelValues("updated").Inc()
+			s.cfg.Log.Info("Contract updated", "file", file, "from_version", before, "version", s.ContractVersion())
+		}
+	}
 }

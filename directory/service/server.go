@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,10 +12,12 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/text/cases"
 
 	"github.com/byoda-go/byoda/directory"
@@ -51,7 +54,8 @@ type Config struct {
 	ServiceData []*x509.Certificate
 	// TLS is the server's certificate: service.service-<sid>.<net>.
 	TLS tls.Certificate
-	// Contract is the countersigned contract.
+	// Contract is the countersigned contract; SetContract replaces it
+	// with a newer version.
 	Contract []byte
 	// Store is the registry.
 	Store Store
@@ -71,7 +75,9 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	sid      uint32
-	contract *contract.Contract
+	current  atomic.Pointer[published]
+	reloads  *prometheus.CounterVec
+	roots    *x509.CertPool
 	api      *directory.API
 	verifier *pki.Verifier
 	rootPEM  string
@@ -79,6 +85,13 @@ type Server struct {
 	started  time.Time
 	handler  http.Handler
 	fold     cases.Caser
+}
+
+// published is the contract a directory serves: as the network
+// countersigned it, and parsed.
+type published struct {
+	raw      []byte
+	contract *contract.Contract
 }
 
 // New returns the directory of the service whose contract cfg holds, after
@@ -107,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		sid:      c.ServiceID,
-		contract: c,
+		roots:    roots,
 		verifier: &pki.Verifier{Roots: roots, Network: cfg.Network, Now: cfg.Now},
 		rootPEM:  string(pki.EncodeCertificates(cfg.Root)),
 		dataPEM:  string(pki.EncodeCertificates(cfg.ServiceData...)),
@@ -123,8 +136,53 @@ func New(cfg Config) (*Server, error) {
 		Log:               cfg.Log,
 		Now:               cfg.Now,
 	})
+	s.current.Store(&published{raw: cfg.Contract, contract: c})
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "byoda_service_directory_contract_reloads_total",
+		Help: "Changes of the contract file seen while serving, by outcome (updated; refused: not a newer version the network countersigned; unreadable).",
+	}, []string{"outcome"})
+	for _, o := range []string{"updated", "refused", "unreadable"} {
+		s.reloads.WithLabelValues(o)
+	}
+	s.api.Registry().MustRegister(s.reloads)
 	s.routes()
 	return s, nil
+}
+
+// contract returns the contract the directory serves now.
+func (s *Server) contract() *contract.Contract { return s.current.Load().contract }
+
+// ContractVersion returns the version of the contract the directory
+// serves.
+func (s *Server) ContractVersion() int { return s.contract().Version }
+
+// SetContract serves raw from now on, if it is a newer version of the
+// service's contract that the network countersigned: both signatures must
+// verify, as when the directory starts. It reports whether the contract
+// changed: the same version with the same bytes changes nothing; another
+// service, a version that is not newer, or bytes that do not verify are
+// refused, and the directory goes on with the contract it had. Members take
+// the new version up when they poll the directory; a pod refuses one that
+// changes or removes what it serves (docs/pod.md).
+func (s *Server) SetContract(raw []byte) (bool, error) {
+	cur := s.current.Load()
+	if bytes.Equal(raw, cur.raw) {
+		return false, nil
+	}
+	c, err := contract.Verify(raw, s.roots, s.cfg.Network, s.cfg.Now())
+	if err != nil {
+		return false, fmt.Errorf("%w; want the contract the network countersigned", err)
+	}
+	switch {
+	case c.ServiceID != s.sid:
+		return false, fmt.Errorf("the contract of service %d, not of this directory's service %d", c.ServiceID, s.sid)
+	case c.Version <= cur.contract.Version:
+		return false, fmt.Errorf("version %d; this directory serves version %d, and only a higher version replaces it", c.Version, cur.contract.Version)
+	}
+	if !s.current.CompareAndSwap(cur, &published{raw: raw, contract: c}) {
+		return false, errors.New("the contract changed meanwhile; try again")
+	}
+	return true, nil
 }
 
 // ServiceID returns the service's id.
@@ -154,7 +212,7 @@ func (s *Server) routes() {
 
 func (s *Server) getContract(w http.ResponseWriter, _ *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write(s.cfg.Contract)
+	_, err := w.Write(s.current.Load().raw)
 	return err
 }
 
@@ -247,8 +305,8 @@ func (s *Server) putMemberVersion(w http.ResponseWriter, r *http.Request) error 
 	if err != nil || v < 1 || strconv.Itoa(v) != r.PathValue("v") {
 		return directory.BadRequest("path: contract version %q: want a whole number from 1", r.PathValue("v"))
 	}
-	if v > s.contract.Version {
-		return directory.BadRequest("path: contract version %d: the contract of service %d is at version %d", v, s.sid, s.contract.Version)
+	if cv := s.ContractVersion(); v > cv {
+		return directory.BadRequest("path: contract version %d: the contract of service %d is at version %d", v, s.sid, cv)
 	}
 	mid, err := s.member(r)
 	if err != nil {
@@ -296,7 +354,8 @@ func (s *Server) getMemberCert(w http.ResponseWriter, r *http.Request) error {
 // searchable returns the search permission the contract gives the service
 // on class.field, or an error that says why there is none.
 func (s *Server) searchable(class, field string) (*contract.Permission, error) {
-	cls := s.contract.Class(class)
+	c := s.contract()
+	cls := c.Class(class)
 	if cls == nil {
 		return nil, directory.BadRequest("%s.%s: the contract of service %d has no class %q", class, field, s.sid, class)
 	}
@@ -304,7 +363,7 @@ func (s *Server) searchable(class, field string) (*contract.Permission, error) {
 	if f == nil {
 		return nil, directory.BadRequest("%s.%s: class %q has no field %q", class, field, class, field)
 	}
-	d := contract.Authorize(s.contract, contract.Caller{Entity: contract.EntityService}, contract.ActionSearch, class, field)
+	d := contract.Authorize(c, contract.Caller{Entity: contract.EntityService}, contract.ActionSearch, class, field)
 	if !d.Allowed {
 		return nil, directory.Forbidden("%s.%s: the contract does not give the service the search right on this field", class, field)
 	}
@@ -414,7 +473,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 		Status:          "ok",
 		Network:         s.cfg.Network,
 		ServiceID:       &sid,
-		ContractVersion: s.contract.Version,
+		ContractVersion: s.ContractVersion(),
 		Storage:         string(s.cfg.Store.Dialect()),
 		Version:         version.Get().Version,
 		Uptime:          s.cfg.Now().Sub(s.started).Round(time.Second).String(),

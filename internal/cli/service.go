@@ -41,6 +41,7 @@ BYODA_DATABASE_URL environment variable) names another. See docs/directory.md.`,
 				TLSCert:          sd.TLSCert,
 				TLSKey:           sd.TLSKey,
 				RegistrationRate: sd.RegistrationRate,
+				ContractReload:   sd.ContractReload,
 				Log:              log,
 			})
 		},

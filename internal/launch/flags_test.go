@@ -89,6 +89,7 @@ func TestServiceDirectoryArgsRoundTrip(t *testing.T) {
 		TLSCert:          "/etc/tls/tls.crt",
 		TLSKey:           "/etc/tls/tls.key",
 		RegistrationRate: -1,
+		ContractReload:   -time.Second,
 		LogLevel:         slog.LevelWarn,
 	}
 	defaults := ServiceDirectory{Listen: ":443"}

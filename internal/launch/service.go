@@ -2,6 +2,7 @@ package launch
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -36,9 +37,18 @@ type ServiceDirectory struct {
 	// second one client address may make; zero means the directory's
 	// default, negative no limit.
 	RegistrationRate float64
+	// ContractReload is how often the directory reads ContractFile again
+	// and takes up a newer version the network countersigned; zero is
+	// DefaultContractReload, a negative value never.
+	ContractReload time.Duration
 	// LogLevel is the level of the directory's log.
 	LogLevel slog.Level
 }
+
+// DefaultContractReload is how often a service directory reads its
+// contract file again: a ConfigMap's update reaches a mounted file within a
+// minute or so, and reading a file is cheap.
+const DefaultContractReload = 10 * time.Second
 
 // DatabaseEnv is the environment variable that may hold a directory's
 // registry URL, so that a password stays off the command line.
@@ -56,6 +66,7 @@ func (s *ServiceDirectory) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM server certificate (default: the service's TLS certificate in --pki-dir)")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM key of --tls-cert")
 	fs.Float64Var(&s.RegistrationRate, "registration-rate", 0, "anonymous member registrations per second per client address (default 1, bursts of 20; negative: no limit)")
+	fs.DurationVar(&s.ContractReload, "contract-reload-interval", 0, "how often to read --contract again and serve a newer version the network countersigned (default 10s; negative: never)")
 	s.LogLevel = slog.LevelInfo
 	fs.Var((*levelValue)(&s.LogLevel), "log-level", "log level: debug, info, warn or error")
 }

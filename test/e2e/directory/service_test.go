@@ -3,13 +3,16 @@ package directory_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +26,10 @@ import (
 	"github.com/byoda-go/byoda/test/testenv"
 )
 
+// contractFileName is the contract file of startService, in the
+// service's data directory (svcProc.dataDir).
+const contractFileName = "contract.json"
+
 // svcProc is a running byoda service.
 type svcProc struct {
 	sid      uint32
@@ -30,6 +37,7 @@ type svcProc struct {
 	proc     *testenv.Process
 	roots    *x509.CertPool
 	contract []byte
+	dataDir  string
 }
 
 // serviceContract returns the demo contract of service sid, countersigned,
@@ -44,6 +52,13 @@ func serviceContract(t *testing.T, sid uint32, match string, caseSensitive bool)
 	}
 	raw = strings.Replace(raw, old, fmt.Sprintf(`"match": %q,
                                         "casesensitive": %v`, match, caseSensitive), 1)
+	return countersigned(t, sid, []byte(raw))
+}
+
+// countersigned returns raw signed by service sid and countersigned by the
+// network, as byoda service wants its contract.
+func countersigned(t *testing.T, sid uint32, raw []byte) []byte {
+	t.Helper()
 	d := openPKI(t)
 	svc, err := d.ServiceDataKey(sid)
 	if err != nil {
@@ -53,7 +68,7 @@ func serviceContract(t *testing.T, sid uint32, match string, caseSensitive bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := contract.SignAsService([]byte(raw), contract.Signer{Key: svc.Key, Chain: svc.Chain}, time.Now())
+	out, err := contract.SignAsService(raw, contract.Signer{Key: svc.Key, Chain: svc.Chain}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +81,7 @@ func serviceContract(t *testing.T, sid uint32, match string, caseSensitive bool)
 func startService(t *testing.T, sid uint32, signed []byte, database string, extra ...string) *svcProc {
 	t.Helper()
 	dataDir := t.TempDir()
-	file := filepath.Join(dataDir, "contract.json")
+	file := filepath.Join(dataDir, contractFileName)
 	if err := os.WriteFile(file, signed, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +91,7 @@ func startService(t *testing.T, sid uint32, signed []byte, database string, extr
 		t.Fatal(err)
 	}
 	for attempt := 1; ; attempt++ {
-		s := &svcProc{sid: sid, https: testenv.Addr(testenv.FreePort(t)), roots: roots, contract: signed}
+		s := &svcProc{sid: sid, https: testenv.Addr(testenv.FreePort(t)), roots: roots, contract: signed, dataDir: dataDir}
 		args := []string{"service", "--pki-dir", pkiDir, "--service-id", itoa(sid), "--contract", file,
 			"--data-dir", dataDir, "--listen", s.https, "--registration-rate", "-1", "--log-level", "debug"}
 		if database != "" {
@@ -112,6 +127,13 @@ func (s *svcProc) client(t testing.TB, kp *pki.KeyPair) *client.Client {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// rawClient returns an anonymous HTTP client of the directory, for what the
+// client package does not read (metrics).
+func (s *svcProc) rawClient() *http.Client {
+	tc := &tls.Config{RootCAs: s.roots, ServerName: pki.ServiceName(s.sid, network)}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 30 * time.Second}
 }
 
 func (s *svcProc) url(path string) string { return "https://" + s.https + path }
@@ -505,4 +527,107 @@ func TestServiceAddressbook(t *testing.T) {
 	if err != nil || len(res.MemberIDs) != 1 || res.MemberIDs[0] != mid.String() || res.CaseSensitive {
 		t.Errorf("search = %+v, %v", res, err)
 	}
+}
+
+// TestServiceContractReload replaces a running service directory's
+// contract file: a newer version the network countersigned is served
+// without a restart; a version that is not newer, one the network did not
+// countersign, another service's and a file that is not there are refused
+// (logged and counted), and the directory goes on serving what it had.
+func TestServiceContractReload(t *testing.T) {
+	v1 := countersigned(t, svcExact, contractFor(t, svcExact, 1, "reload"))
+	s := startService(t, svcExact, v1, "", "--contract-reload-interval", "50ms")
+	file := filepath.Join(s.dataDir, contractFileName)
+	replace := func(raw []byte) {
+		t.Helper()
+		// As a ConfigMap's volume does: a new file moved over the old.
+		tmp := file + ".new"
+		if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	serves := func(version int, raw []byte) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("the directory serves version %d", version), s.proc, func(ctx context.Context) error {
+			st, err := s.client(t, nil).Status(ctx)
+			if err != nil {
+				return err
+			}
+			if st.ContractVersion != version {
+				return fmt.Errorf("status says version %d", st.ContractVersion)
+			}
+			got, err := s.client(t, nil).ServiceContract(ctx)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(got, raw) {
+				return errors.New("the contract served is not the one in the file")
+			}
+			return nil
+		})
+	}
+	reloads := func(outcome string) int {
+		t.Helper()
+		r := send(t, s.rawClient(), "GET", s.url(directory.PathMetrics), "", nil)
+		for line := range strings.Lines(r.body) {
+			name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+			if ok && name == `byoda_service_directory_contract_reloads_total{outcome="`+outcome+`"}` {
+				n, _ := strconv.Atoi(value)
+				return n
+			}
+		}
+		t.Fatalf("no reload metric of outcome %s in\n%s", outcome, r.body)
+		return 0
+	}
+	refused := func(what string, raw []byte, outcome, log string) {
+		t.Helper()
+		before := reloads(outcome)
+		if raw == nil {
+			if err := os.Remove(file); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			replace(raw)
+		}
+		testenv.Eventually(t, 10*time.Second, what+" refused", s.proc, func(context.Context) error {
+			if reloads(outcome) <= before {
+				return errors.New("not counted yet")
+			}
+			if !strings.Contains(s.proc.Tail(64<<10), log) {
+				return fmt.Errorf("no log line with %q", log)
+			}
+			return nil
+		})
+	}
+
+	v2raw := testenv.ContractVersion(t, contractFor(t, svcExact, 1, "reload"), 2,
+		map[string]any{"/jsonschema/$defs/address/properties/floor": map[string]any{"type": "string"}})
+	v2 := countersigned(t, svcExact, v2raw)
+	replace(v2)
+	serves(2, v2)
+	if n := reloads("updated"); n != 1 {
+		t.Errorf("%d updates counted; want 1", n)
+	}
+
+	svc, err := openPKI(t).ServiceDataKey(svcExact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v3raw := testenv.ContractVersion(t, v2raw, 3, nil)
+	serviceOnly, err := contract.SignAsService(v3raw, contract.Signer{Key: svc.Key, Chain: svc.Chain}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("version 1 again", v1, "refused", "only a higher version replaces it")
+	refused("a version the network did not countersign", serviceOnly, "refused", "no network signature")
+	refused("another service's contract", serviceContract(t, svcPrefix, "exact", false), "refused", "not of this directory's service")
+	refused("a missing file", nil, "unreadable", "Cannot read the contract file")
+	serves(2, v2)
+
+	v3 := countersigned(t, svcExact, v3raw)
+	replace(v3)
+	serves(3, v3)
 }
