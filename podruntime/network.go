@@ -278,6 +278,7 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 			total += o.Result.total
 			unanswered = append(unanswered, o.Result.unanswered...)
 		}
+		unanswered = dropAnswered(unanswered, outcomes, parts)
 	}
 	items, next, hasNext := recursion.Merge(n.self, after, q.Query.First, parts)
 	page := graphql.Page{
@@ -299,6 +300,34 @@ func (n *network) Query(ctx context.Context, q *graphql.RemoteQuery) (graphql.Pa
 		page.Extensions = map[string]any{UnansweredExtension: unanswered}
 	}
 	return page, nil
+}
+
+// dropAnswered removes from unanswered the pods that answered by another
+// path: a pod this one asked that answered, or one whose records came. In a
+// diamond, a pod reached first the long way may refuse (a distance rule)
+// and then answer the short way: its records are in, and listing it would
+// say they are not. A pod that answered with no records by another pod's
+// path only is not known here, and stays listed.
+func dropAnswered(unanswered []any, outcomes []recursion.Outcome[uuid.UUID, *peerAnswer], parts []recursion.Part) []any {
+	if len(unanswered) == 0 {
+		return unanswered
+	}
+	answered := map[string]bool{}
+	for _, o := range outcomes {
+		if o.Err == nil {
+			answered[o.Peer.String()] = true
+		}
+	}
+	for _, p := range parts {
+		for _, it := range p.Items {
+			answered[it.Origin.String()] = true
+		}
+	}
+	return slices.DeleteFunc(unanswered, func(u any) bool {
+		m, _ := u.(map[string]any)
+		id, _ := m["member_id"].(string)
+		return answered[id]
+	})
 }
 
 // proxy sends a query the owner started to the one member it names, and

@@ -1,6 +1,8 @@
 package podruntime
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -8,6 +10,7 @@ import (
 	"github.com/byoda-go/byoda/config/samples/contracts"
 	"github.com/byoda-go/byoda/internal/contract"
 	"github.com/byoda-go/byoda/podruntime/graphql"
+	"github.com/byoda-go/byoda/podruntime/recursion"
 )
 
 // TestConnectionQueryShape: the queries a pod forwards differ in their
@@ -62,5 +65,34 @@ func TestConnectionQueryShape(t *testing.T) {
 	other.Query.Fields = []string{"city"}
 	if text, _ := connectionQuery(other, 1); text == textA {
 		t.Error("two selections have one text")
+	}
+}
+
+// TestDropAnswered keeps in unanswered_peers only the pods that did not
+// answer by any path: not one this pod asked that answered, nor one whose
+// records came through another.
+func TestDropAnswered(t *testing.T) {
+	b, c, d, e := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	entry := func(id uuid.UUID, via uuid.UUID) any {
+		return map[string]any{"member_id": id.String(), "reason": "refused", "error": "FORBIDDEN", "via": via.String()}
+	}
+	unanswered := []any{
+		entry(c, b), // C refused B's forward, and answered this pod
+		entry(d, b), // D refused everyone
+		entry(e, c), // E refused C's forward; its records came through B
+		map[string]any{"member_id": b.String(), "reason": "timeout", "error": "deadline"},
+	}
+	outcomes := []recursion.Outcome[uuid.UUID, *peerAnswer]{
+		{Peer: c, Result: &peerAnswer{}},
+		{Peer: b, Err: errors.New("deadline")},
+	}
+	parts := []recursion.Part{{Items: []recursion.Item{{Origin: e, Cursor: "1"}}}}
+	got := dropAnswered(unanswered, outcomes, parts)
+	var ids []string
+	for _, u := range got {
+		ids = append(ids, u.(map[string]any)["member_id"].(string))
+	}
+	if want := []string{d.String(), b.String()}; !slices.Equal(ids, want) {
+		t.Errorf("dropAnswered left %v; want D and B %v", ids, want)
 	}
 }
