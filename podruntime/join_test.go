@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -699,4 +700,35 @@ func TestParseServiceURL(t *testing.T) {
 			t.Errorf("ParseServiceURL(%q) = %d, %q, %v; want %d, %q", tc.in, sid, got, err, tc.sid, tc.want)
 		}
 	}
+}
+
+// TestSearchValuesPublished has a pod joined through the service directory
+// publish its member's email (the demo contract gives the service the
+// search right on it): a member finds it by the email, in any case as the
+// contract says; a changed email replaces the old one.
+func TestSearchValuesPublished(t *testing.T) {
+	w := newJoinWorld(t)
+	cfg := w.config(t, demoSID)
+	cfg.ContractPollInterval = 20 * time.Millisecond
+	sp := servePod(t, w.tp, cfg)
+	m := sp.pod.membership(demoSID)
+	sc, err := client.New(w.svc[demoSID].URL, client.Options{Roots: sp.pod.verifier.Roots, Certificate: &m.cert, Resolver: sp.pod.resolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	finds := func(email string) bool {
+		res, err := sc.Search(t.Context(), "person", "email", email)
+		if err != nil {
+			t.Fatalf("search %q: %v", email, err)
+		}
+		return slices.Contains(res.MemberIDs, m.memberID.String())
+	}
+
+	o := login(t, sp, cfg.AccountID, demoSID)
+	o.mustGraphQL(demoSID, `mutation { mutate_person(given_name: "Joan", family_name: "Doe", email: "joan@example.com") }`)
+	waitFor(t, "the email is searchable", func() bool { return finds("JOAN@example.com") })
+
+	o.mustGraphQL(demoSID, `mutation { mutate_person(email: "jo@example.org") }`)
+	waitFor(t, "the new email replaces the old", func() bool { return finds("jo@example.org") && !finds("joan@example.com") })
 }

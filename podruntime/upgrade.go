@@ -97,9 +97,10 @@ func (p *Pod) serviceConditions(sid uint32) (string, []condition) {
 	return js.ServiceURL, conds
 }
 
-// watchContract asks the directory of m's service for its contract, at
-// once and then every --contract-poll-interval, until ctx ends (the pod
-// stops, or m is retired by an upgrade, whose membership watches on).
+// watchContract asks the directory of m's service for its contract, and
+// publishes m's searchable values there (search.go), at once and then
+// every --contract-poll-interval, until ctx ends (the pod stops, or m is
+// retired by an upgrade, whose membership watches on).
 func (p *Pod) watchContract(ctx context.Context, m *membership) {
 	if _, ok := p.joinedService(m.sid); !ok {
 		return
@@ -110,9 +111,13 @@ func (p *Pod) watchContract(ctx context.Context, m *membership) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var search searchPush
 	for {
 		if err := p.checkContract(ctx, m.sid, false); err != nil && ctx.Err() == nil {
 			p.log.Debug("Contract check failed", "service", m.sid, "err", err)
+		}
+		if js, ok := p.joinedService(m.sid); ok {
+			p.pushSearchValues(ctx, m, js.ServiceURL, &search)
 		}
 		select {
 		case <-ctx.Done():
