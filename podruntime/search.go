@@ -1,6 +1,7 @@
 package podruntime
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -30,8 +31,9 @@ type searchPush struct {
 // st: for each string field of a top-level class of objects on which c
 // gives the service the search right, its value in the class's record, or
 // in each record of an array of objects; at most directory.MaxSearchValues
-// distinct non-empty values of at most directory.MaxSearchValueLen bytes,
-// sorted. It reports whether values were left out for those bounds.
+// distinct non-empty values of at most directory.MaxSearchValueLen bytes
+// (the object classes' first, then the arrays' in the order of their
+// records), sorted. It reports whether values were left out for those bounds.
 func searchValues(ctx context.Context, c *contract.Contract, st *store.Store) (values []directory.SearchValue, truncated bool, err error) {
 	seen := map[directory.SearchValue]bool{}
 	add := func(class string, fields []string, rec map[string]any) bool {
@@ -50,7 +52,17 @@ func searchValues(ctx context.Context, c *contract.Contract, st *store.Store) (v
 		}
 		return len(values) < directory.MaxSearchValues
 	}
-	for _, cls := range c.Classes {
+	// Classes of one record first: one value each, while an array could
+	// take up every place.
+	rank := func(cl *contract.Class) int {
+		if cl.Kind == contract.KindObject {
+			return 0
+		}
+		return 1
+	}
+	classes := slices.Clone(c.Classes)
+	slices.SortStableFunc(classes, func(a, b *contract.Class) int { return cmp.Compare(rank(a), rank(b)) })
+	for _, cls := range classes {
 		rc := cls.RecordClass()
 		if rc == nil {
 			continue
