@@ -31,6 +31,13 @@ func newTestData(t *testing.T) *storeData {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &storeData{st: openTestStore(t, c), c: c, sid: "4711", metrics: newMetrics()}
+}
+
+// openTestStore opens a store of contract c on local objects in a
+// temporary directory, closed when the test ends.
+func openTestStore(t *testing.T, c *contract.Contract) *store.Store {
+	t.Helper()
 	objects, err := objstore.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +51,7 @@ func newTestData(t *testing.T) *storeData {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &storeData{st: st, c: c, sid: "4711", metrics: newMetrics()}
+	return st
 }
 
 func addr(i int, ts time.Time) graphql.Record {

@@ -2,12 +2,9 @@ package podruntime
 
 import (
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -285,36 +282,18 @@ func TestIdleReleaseServedPod(t *testing.T) {
 	cfg.IdleRelease = 20 * time.Millisecond
 	sp := servePod(t, tp, cfg)
 
+	// Each reading scrapes the owner port's metrics first: a scrape is a
+	// request, which must not count as work.
 	metric := func(name, reason string) float64 {
 		t.Helper()
 		resp, err := sp.http.Get(sp.owner + pathMetrics)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		prefix := name + `{reason="` + reason + `"} `
-		for line := range strings.Lines(string(body)) {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatalf("%s: %v", line, err)
-				}
-				return f
-			}
-		}
-		t.Fatalf("no %s{reason=%q} in the metrics", name, reason)
-		return 0
+		resp.Body.Close()
+		return metricValue(t, sp.pod, name, "reason", reason)
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not after 20 s", what)
-			}
-		}
-	}
-	waitFor("the ready release", func() bool { return metric("byoda_pod_memory_releases_total", releaseReady) == 1 })
+	waitFor(t, "the ready release", func() bool { return metric("byoda_pod_memory_releases_total", releaseReady) == 1 })
 	// Metrics scrapes alone are not work: no idle release (a remapped one
 	// may come, for what their TLS handshakes mapped back).
 	for range 10 {
@@ -328,7 +307,7 @@ func TestIdleReleaseServedPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	waitFor("an idle release", func() bool { return metric("byoda_pod_memory_releases_total", releaseIdle) >= 1 })
+	waitFor(t, "an idle release", func() bool { return metric("byoda_pod_memory_releases_total", releaseIdle) >= 1 })
 	if n := metric("byoda_pod_memory_releases_total", releaseIdle); n != 1 {
 		t.Errorf("%v idle releases after one request; want 1", n)
 	}

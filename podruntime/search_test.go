@@ -12,7 +12,6 @@ import (
 
 	"github.com/byoda-go/byoda/directory"
 	"github.com/byoda-go/byoda/internal/contract"
-	"github.com/byoda-go/byoda/internal/objstore"
 	"github.com/byoda-go/byoda/podruntime/store"
 	"github.com/byoda-go/byoda/test/testenv"
 )
@@ -35,20 +34,8 @@ func TestSearchValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objects, err := objstore.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kek, err := store.NewFernetKEK("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{Objects: objects, MemberID: uuid.New(), Contract: c, KEK: kek})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t, c)
 	address := func(city string) map[string]any {
 		return map[string]any{"address_id": uuid.NewString(), "created_timestamp": time.Now().Format(time.RFC3339), "city": city, "country": "NL"}
 	}

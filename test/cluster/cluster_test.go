@@ -303,12 +303,7 @@ func checkWorkloads(ctx context.Context, t *testing.T, c *Cluster, hostURL strin
 
 	webLabels := map[string]string{"app": "web"}
 	createDeployment(ctx, t, cs, ns.Name, "web", webLabels, corev1.PodSpec{
-		Containers: []corev1.Container{{
-			Name: "web", Image: image.Probe.Ref, ImagePullPolicy: corev1.PullNever,
-			Args:           []string{"serve", "-listen", ":8080"},
-			Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
-			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
-		}},
+		Containers: []corev1.Container{webContainer()},
 	})
 	svc, err := cs.CoreV1().Services(ns.Name).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -423,13 +418,7 @@ func checkCloud(ctx context.Context, t *testing.T, n *Node) {
 	}
 	labels := map[string]string{"app": "lb"}
 	createDeployment(ctx, t, cs, ns.Name, "lb", labels, corev1.PodSpec{
-		Containers: []corev1.Container{{
-			Name: "web", Image: image.Probe.Ref, ImagePullPolicy: corev1.PullNever,
-			Args:           []string{"serve", "-listen", ":8080"},
-			Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
-			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
-			VolumeMounts:   []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
-		}},
+		Containers: []corev1.Container{withMount(webContainer(), corev1.VolumeMount{Name: "data", MountPath: "/data"})},
 		Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}}},
 	})
@@ -568,4 +557,21 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// webContainer is the probe image serving HTTP on port 8080, ready once it
+// answers there.
+func webContainer() corev1.Container {
+	return corev1.Container{
+		Name: "web", Image: image.Probe.Ref, ImagePullPolicy: corev1.PullNever,
+		Args:           []string{"serve", "-listen", ":8080"},
+		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
+	}
+}
+
+// withMount returns c with m added to its volume mounts.
+func withMount(c corev1.Container, m corev1.VolumeMount) corev1.Container {
+	c.VolumeMounts = append(c.VolumeMounts, m)
+	return c
 }

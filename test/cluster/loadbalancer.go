@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -72,37 +71,8 @@ type loadBalancer struct {
 func (lb *loadBalancer) run(ctx context.Context) {
 	factory := informers.NewSharedInformerFactory(lb.cs, 0)
 	services := factory.Core().V1().Services()
-	kick := make(chan struct{}, 1)
-	poke := func(any) {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
-	if _, err := services.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    poke,
-		UpdateFunc: func(_, obj any) { poke(obj) },
-		DeleteFunc: poke,
-	}); err != nil {
-		lb.log.Error("Load balancer not started", "err", err)
-		return
-	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), services.Informer().HasSynced) {
-		return
-	}
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		lb.assign(ctx, services.Lister())
-		select {
-		case <-ctx.Done():
-			return
-		case <-kick:
-		case <-tick.C:
-		}
-	}
+	syncOnChange(ctx, factory, lb.log, "Load balancer", func(ctx context.Context) { lb.assign(ctx, services.Lister()) },
+		services.Informer())
 }
 
 // assign gives every LoadBalancer Service without an address the lowest free

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -63,28 +62,7 @@ func (p *provisioner) run(ctx context.Context) {
 	factory := informers.NewSharedInformerFactory(p.cs, 0)
 	claims := factory.Core().V1().PersistentVolumeClaims()
 	volumes := factory.Core().V1().PersistentVolumes()
-	kick := make(chan struct{}, 1)
-	poke := func(any) {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
-	handler := cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, obj any) { poke(obj) }, DeleteFunc: poke}
-	for _, inf := range []cache.SharedIndexInformer{claims.Informer(), volumes.Informer()} {
-		if _, err := inf.AddEventHandler(handler); err != nil {
-			p.log.Error("Volume provisioner not started", "err", err)
-			return
-		}
-	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), claims.Informer().HasSynced, volumes.Informer().HasSynced) {
-		return
-	}
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
+	syncOnChange(ctx, factory, p.log, "Volume provisioner", func(ctx context.Context) {
 		if pvcs, err := claims.Lister().List(labels.Everything()); err == nil {
 			for _, pvc := range pvcs {
 				p.provision(ctx, pvc)
@@ -95,13 +73,7 @@ func (p *provisioner) run(ctx context.Context) {
 				p.reclaim(ctx, pv)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-kick:
-		case <-tick.C:
-		}
-	}
+	}, claims.Informer(), volumes.Informer())
 }
 
 // volumeName is the name of a claim's volume, as external provisioners name

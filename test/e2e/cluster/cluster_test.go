@@ -564,10 +564,14 @@ func (e *env) operatorRestart(w *world) {
 		if err != nil {
 			return err
 		}
+		samples, err := testenv.ParseMetrics(strings.NewReader(out))
+		if err != nil {
+			return err
+		}
 		for ctrl, n := range want {
 			got := 0
 			for _, result := range []string{"success", "requeue", "requeue_after"} {
-				got += counter(out, `controller_runtime_reconcile_total{controller="`+ctrl+`",result="`+result+`"}`)
+				got += int(samples[`controller_runtime_reconcile_total{controller="`+ctrl+`",result="`+result+`"}`])
 			}
 			if got < n {
 				var lines []string
@@ -603,18 +607,6 @@ func kindOf(o client.Object) string {
 		return k
 	}
 	return strings.TrimPrefix(fmt.Sprintf("%T", o), "*v1.")
-}
-
-// counter returns the value of a Prometheus counter line in text.
-func counter(text, series string) int {
-	for line := range strings.Lines(text) {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			var n float64
-			fmt.Sscan(strings.TrimSpace(v), &n)
-			return int(n)
-		}
-	}
-	return 0
 }
 
 // deleteDataPods deletes both DataPods: their children go (the garbage

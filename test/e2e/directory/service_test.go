@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -572,15 +571,15 @@ func TestServiceContractReload(t *testing.T) {
 	reloads := func(outcome string) int {
 		t.Helper()
 		r := send(t, s.rawClient(), "GET", s.url(directory.PathMetrics), "", nil)
-		for line := range strings.Lines(r.body) {
-			name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
-			if ok && name == `byoda_service_directory_contract_reloads_total{outcome="`+outcome+`"}` {
-				n, _ := strconv.Atoi(value)
-				return n
-			}
+		samples, err := testenv.ParseMetrics(strings.NewReader(r.body))
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Fatalf("no reload metric of outcome %s in\n%s", outcome, r.body)
-		return 0
+		n, ok := samples[`byoda_service_directory_contract_reloads_total{outcome="`+outcome+`"}`]
+		if !ok {
+			t.Fatalf("no reload metric of outcome %s in\n%s", outcome, r.body)
+		}
+		return int(n)
 	}
 	refused := func(what string, raw []byte, outcome, log string) {
 		t.Helper()

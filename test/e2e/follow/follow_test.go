@@ -1,7 +1,6 @@
 package follow_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -207,15 +206,12 @@ func (p *pod) metric(t *testing.T, sample string) (float64, bool) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return f, err == nil
-		}
+	samples, err := testenv.ParseMetrics(resp.Body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return 0, false
+	v, ok := samples[sample]
+	return v, ok
 }
 
 // feedEvents subscribes, as the owner, to the pod's feed over a websocket

@@ -1,7 +1,6 @@
 package p2p_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -218,23 +216,9 @@ func (p *testPod) metrics(t testing.TB) map[string]float64 {
 		t.Fatalf("%s /metrics: %v", p.name, err)
 	}
 	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("%s /metrics: line %q: %v", p.name, line, err)
-		}
-		out[line[:i]] = v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	out, err := testenv.ParseMetrics(resp.Body)
+	if err != nil {
+		t.Fatalf("%s /metrics: %v", p.name, err)
 	}
 	return out
 }
